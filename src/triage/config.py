@@ -1,0 +1,48 @@
+"""Parameters (params.yaml) and the repository's fixed paths."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PARAMS_FILE = Path(os.environ.get("TRIAGE_PARAMS", "params.yaml"))
+
+# Fixed pipeline locations (relative to the repository root, where dvc runs every stage).
+REFERENCE_DIR = Path("data/reference")
+ORPHAN_PROFILES = REFERENCE_DIR / "orphan_profiles.csv"
+ORPHAN_PROFILES_META = REFERENCE_DIR / "orphan_profiles.meta.json"
+COMMON_DISEASES = REFERENCE_DIR / "common_diseases.csv"
+DIAGNOSIS_MAP = REFERENCE_DIR / "diagnosis_map.csv"
+GENERATIVE_MODEL = Path("data/simulation/generative_model.npz")
+INTERIM = Path("data/interim")
+INGESTED = INTERIM / "ingested.parquet"
+PARSE_ERRORS = INTERIM / "parse_errors.parquet"
+INGEST_STATS = INTERIM / "ingest_stats.json"
+CLEAN = INTERIM / "clean.parquet"
+QUARANTINE = INTERIM / "quarantine.csv"
+PROCESSED = Path("data/processed")
+TRAIN = PROCESSED / "train.parquet"
+VALID = PROCESSED / "valid.parquet"
+TEST = PROCESSED / "test.parquet"
+TRAIN_RESAMPLED = PROCESSED / "train_resampled.parquet"
+MODELS = Path("models")
+MODEL_BUNDLE = MODELS / "pipeline.joblib"
+BASELINES_BUNDLE = MODELS / "baselines.joblib"
+ONNX_MODEL = MODELS / "triage.onnx"
+MANIFEST = MODELS / "manifest.json"
+REPORTS = Path("reports")
+
+
+def load_params(path: Path | None = None) -> dict[str, Any]:
+    with open(path or PARAMS_FILE, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def stage_logger(name: str) -> logging.Logger:
+    logging.basicConfig(level=os.environ.get("TRIAGE_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    return logging.getLogger(f"triage.{name}")
