@@ -40,7 +40,7 @@ SITE_TYPES = (
 # Chance of a symptom being a random "noise" term, relative weights (the recipe adds random terms).
 NOISE_WEIGHT_NONSPECIFIC = 1.0
 NOISE_WEIGHT_OTHER = 0.4
-NOISE_WEIGHT_RED_FLAG = 0.2
+NOISE_WEIGHT_RED_FLAG = 0.04
 NONSPECIFIC = {"fatigue", "headache", "myalgia", "arthralgia", "back_pain", "nausea", "abdominal_pain", "cough",
                "vertigo", "weight_loss", "rash", "pruritus", "palpitations", "constipation", "diarrhea"}
 
@@ -65,7 +65,8 @@ def build_model(settings: dict[str, Any], seed: int, common: pd.DataFrame | None
     orphan_profiles = read_orphan_profiles() if orphan_profiles is None else orphan_profiles
     diseases = _disease_table(common, orphan_profiles, rng)
     n_diseases = len(diseases)
-    symptom_p = _symptom_probabilities(diseases, settings["recording_sensitivity"], settings["noise_terms"])
+    symptom_p = _symptom_probabilities(diseases, settings["recording_sensitivity"],
+                                       settings["recording_sensitivity_red_flag"], settings["noise_terms"])
     sites = [SITE_TYPES[i % len(SITE_TYPES)] for i in range(settings["sites"])]
     site_weights = np.array([site.weight for site in sites])
     site_weights /= site_weights.sum()
@@ -120,10 +121,11 @@ def _disease_table(common: pd.DataFrame, orphan_profiles: pd.DataFrame, rng: np.
     return table
 
 
-def _symptom_probabilities(diseases: pd.DataFrame, sensitivity: float, noise_terms: float) -> np.ndarray:
+def _symptom_probabilities(diseases: pd.DataFrame, sensitivity: float, red_flag_sensitivity: float,
+                           noise_terms: float) -> np.ndarray:
     names = [s.name for s in schema.SYMPTOMS]
     true_p = np.array([[profile.get(name, 0.0) for name in names] for profile in diseases["profile"]])
-    recorded = true_p * sensitivity
+    recorded = true_p * np.array([red_flag_sensitivity if s.red_flag else sensitivity for s in schema.SYMPTOMS])
     noise_weight = np.array([NOISE_WEIGHT_RED_FLAG if s.red_flag else
                              NOISE_WEIGHT_NONSPECIFIC if s.name in NONSPECIFIC else NOISE_WEIGHT_OTHER
                              for s in schema.SYMPTOMS])
@@ -147,7 +149,7 @@ def _unseen_orphans(diseases: pd.DataFrame, orphan_weights: np.ndarray, count: i
     by_frequency = orphan[np.argsort(-orphan_weights[orphan], kind="stable")]
     if count <= 0:
         return []
-    positions = np.linspace(3, len(by_frequency) // 2, count).astype(int)
+    positions = np.linspace(len(by_frequency) // 8, len(by_frequency) // 2, count).astype(int)
     return sorted(diseases["code"].iloc[by_frequency[positions]].tolist())
 
 

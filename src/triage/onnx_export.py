@@ -1,0 +1,96 @@
+"""Export the fitted scikit-learn pipeline (imputation + CatBoost) to one ONNX graph, and check parity.
+
+skl2onnx has no CatBoost converter: the parser and converter below (after the skl2onnx gallery example for
+CatBoost) wrap CatBoost's own ONNX export of the tree ensemble. They use private skl2onnx helpers, so skl2onnx is
+pinned and the export is tested.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from catboost import CatBoostClassifier
+from catboost.utils import convert_to_onnx_object
+from onnx.helper import get_attribute_value
+from skl2onnx import convert_sklearn, update_registered_converter
+from skl2onnx._parse import _apply_zipmap, _get_sklearn_operator_name
+from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, guess_tensor_type
+from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+from sklearn.pipeline import Pipeline
+
+from triage import schema
+
+INPUT_NAME = "features"
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+
+
+class ParityError(AssertionError):
+    """ONNX Runtime and the native pipeline disagree."""
+
+
+def _parse_catboost(scope, model, inputs, custom_parsers=None):
+    options = scope.get_options(model, dict(zipmap=True))
+    no_zipmap = isinstance(options["zipmap"], bool) and not options["zipmap"]
+    operator = scope.declare_local_operator(_get_sklearn_operator_name(type(model)), model)
+    operator.inputs = inputs
+    label = scope.declare_local_variable("label", Int64TensorType())
+    probabilities = scope.declare_local_variable("probabilities", guess_tensor_type(inputs[0].type))
+    operator.outputs.append(label)
+    operator.outputs.append(probabilities)
+    if no_zipmap:
+        return operator.outputs
+    return _apply_zipmap(options["zipmap"], scope, model, inputs[0].type, operator.outputs)
+
+
+def _convert_catboost(scope, operator, container):
+    exported = convert_to_onnx_object(operator.raw_operator)
+    opsets = {entry.domain: entry.version for entry in exported.opset_import}
+    if len(exported.graph.initializer) or len(exported.graph.sparse_initializer):
+        raise NotImplementedError("CatBoost's ONNX graph has initializers; the converter expects a single node")
+    node = exported.graph.node[0]
+    container.add_node(node.op_type, [operator.inputs[0].full_name],
+                       [operator.outputs[0].full_name, operator.outputs[1].full_name], op_domain=node.domain,
+                       op_version=opsets.get(node.domain), name=scope.get_unique_operator_name("CatBoost"),
+                       **{attribute.name: get_attribute_value(attribute) for attribute in node.attribute})
+
+
+def register_catboost_converter() -> None:
+    update_registered_converter(CatBoostClassifier, "CatBoostCatBoostClassifier",
+                                calculate_linear_classifier_output_shapes, _convert_catboost,
+                                parser=_parse_catboost,
+                                options={"nocl": [True, False], "zipmap": [True, False, "force"]})
+
+
+def to_onnx(pipeline: Pipeline) -> onnx.ModelProto:
+    """One float input [N, n_features] in schema order; outputs `label` (int64) and `probabilities` (float)."""
+    register_catboost_converter()
+    model = convert_sklearn(pipeline, "triage",
+                            initial_types=[(INPUT_NAME, FloatTensorType([None, len(schema.MODEL_FEATURES)]))],
+                            options={id(pipeline.steps[-1][1]): {"zipmap": False}}, target_opset=TARGET_OPSET)
+    names = [output.name for output in model.graph.output]
+    if names != ["label", "probabilities"]:
+        raise ValueError(f"unexpected ONNX outputs {names}; expected ['label', 'probabilities']")
+    return model
+
+
+def onnx_session(model_bytes: bytes) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def check_parity(pipeline: Pipeline, model_bytes: bytes, x: np.ndarray, tolerance: float) -> dict:
+    """Fails on any label disagreement or a probability difference above `tolerance`."""
+    session = onnx_session(model_bytes)
+    labels, probabilities = session.run(["label", "probabilities"], {INPUT_NAME: x.astype(np.float32)})
+    native = pipeline.predict_proba(x)
+    native_labels = native.argmax(axis=1)
+    difference = float(np.abs(probabilities - native).max())
+    disagreements = int((labels.ravel() != native_labels).sum())
+    report = {"rows": len(x), "max_abs_probability_difference": difference, "label_disagreements": disagreements,
+              "tolerance": tolerance}
+    if disagreements or difference > tolerance:
+        raise ParityError(f"export: ONNX Runtime and the native pipeline disagree on {len(x)} held-out rows: "
+                          f"{disagreements} labels differ, max |dp| = {difference:.2e} (tolerance {tolerance})")
+    return report
