@@ -79,6 +79,8 @@ def quarantine_reasons(frame: pd.DataFrame, parse_errors: pd.DataFrame) -> pd.Se
     reasons = pd.concat([parsed[["position", "column", "rule", "value"]], failures], ignore_index=True)
     # a value ingest could not parse is missing now: drop the follow-on "not nullable" failure of the same cell
     reasons = reasons.drop_duplicates(subset=["position", "column"], keep="first")
+    if reasons.empty:
+        return pd.Series(dtype=object)
     grouped = reasons.groupby("position")[["column", "rule", "value"]].apply(
         lambda part: json.dumps(part.to_dict(orient="records"), ensure_ascii=False))
     return grouped

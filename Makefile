@@ -1,0 +1,40 @@
+# triage — two commands for a newcomer: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup run test lint repro gate bench bench-full clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[train,dev]"
+	touch $@
+
+run: setup  ## simulate the default cohort and run every stage of the DAG, then print the headline metrics
+	$(BIN)/dvc repro
+	$(BIN)/triage summary
+
+repro: run
+
+test: setup lint  ## lint, then the test suite (code, data, model and end-to-end tests)
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+gate: setup  ## the quality gate on reports/metrics.json (not part of dvc repro)
+	$(BIN)/triage gate
+
+bench: setup  ## pipeline wall time and peak memory per stage on 10k and 100k visits
+	$(BIN)/python benchmarks/pipeline.py --sizes 10000 100000
+
+bench-full: setup  ## the same including 1M visits (several minutes)
+	$(BIN)/python benchmarks/pipeline.py --sizes 10000 100000 1000000
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
