@@ -64,7 +64,6 @@ def build_model(settings: dict[str, Any], seed: int, common: pd.DataFrame | None
     common = read_common() if common is None else common
     orphan_profiles = read_orphan_profiles() if orphan_profiles is None else orphan_profiles
     diseases = _disease_table(common, orphan_profiles, rng)
-    n_diseases = len(diseases)
     symptom_p = _symptom_probabilities(diseases, settings["recording_sensitivity"],
                                        settings["recording_sensitivity_red_flag"], settings["noise_terms"])
     sites = [SITE_TYPES[i % len(SITE_TYPES)] for i in range(settings["sites"])]

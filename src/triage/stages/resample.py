@@ -6,7 +6,6 @@ before and after are written to reports/resample.json.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from triage import config, schema

@@ -1,0 +1,101 @@
+"""End to end: `dvc repro` on a small cohort in a temporary copy of the repository, then `dvc exp run`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from triage.features import feature_matrix
+from triage.onnx_export import INPUT_NAME, onnx_session
+from triage.tables import file_digest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+SMALL = {("simulate", "n_visits"): 8000, ("train", "iterations"): 80, ("evaluate", "bootstrap"): 50,
+         ("export", "parity_rows"): 400}
+
+
+def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1"}
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """A git repository holding the project's tracked and new files, with small-cohort params."""
+    target = tmp_path_factory.mktemp("repo")
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    for name in listed:
+        source = REPO / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    params = yaml.safe_load((target / "params.yaml").read_text())
+    for (section, key), value in SMALL.items():
+        params[section][key] = value
+    params["train"]["baselines"]["forest_trees"] = 30
+    (target / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for command in (["git", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "small cohort"]):
+        subprocess.run(command, cwd=target, check=True)
+    run(["dvc", "repro"], target)
+    return target
+
+
+def test_repro_produces_a_verified_model_and_reports(workspace):
+    manifest = json.loads((workspace / "models/manifest.json").read_text())
+    onnx_file = workspace / "models/triage.onnx"
+    assert manifest["onnx"]["sha256"] == file_digest(onnx_file)
+    assert manifest["training_data"]["md5"] == file_digest(workspace / "data/processed/train.parquet", "md5")
+    assert manifest["parity"]["label_disagreements"] == 0
+    accounting = json.loads((workspace / "reports/validation.json").read_text())
+    assert accounting["rows_in"] == (accounting["rows_clean"] + accounting["rows_quarantined"]
+                                     + accounting["rows_duplicate"])
+    metrics = json.loads((workspace / "reports/metrics.json").read_text())
+    assert {"model", "baselines", "bayes_limit"} <= set(metrics)
+    assert metrics["model"]["roc_auc_ovr_macro"] > 0.85
+    for figure in ("confusion", "pr_curves", "calibration", "feature_importance", "orphan_pr"):
+        assert (workspace / f"reports/figures/{figure}.png").stat().st_size > 1000
+    test = pd.read_parquet(workspace / "data/processed/test.parquet")
+    _, probabilities = onnx_session(onnx_file.read_bytes()).run(None, {INPUT_NAME: feature_matrix(test)})
+    assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+
+
+def test_second_repro_is_a_no_op_and_status_is_clean(workspace):
+    result = run(["dvc", "repro"], workspace)
+    assert "didn't change" in result.stdout or "up to date" in result.stdout
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], workspace).stdout
+
+
+def test_gate_runs_on_the_produced_metrics(workspace):
+    result = subprocess.run([sys.executable, "-m", "triage.cli", "gate"], cwd=workspace, capture_output=True,
+                            text=True)
+    assert "quality gate:" in result.stdout and result.returncode in (0, 1)
+
+
+def test_experiment_with_a_changed_parameter_gives_other_metrics(workspace):
+    run(["git", "add", "-A"], workspace)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "pipeline outputs"], workspace)
+    before = (workspace / "reports/metrics.json").read_text()
+    run(["dvc", "exp", "run", "-S", "train.depth=3", "-n", "shallow"], workspace)
+    after = (workspace / "reports/metrics.json").read_text()
+    assert json.loads(after)["model"] != json.loads(before)["model"]
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], workspace).stdout)
+    assert "shallow" in json.dumps(shown)
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], workspace).stdout)
+    assert "reports/metrics.json" in diff
+    run(["dvc", "plots", "diff", "-o", "plots_html"], workspace)
+    assert (workspace / "plots_html/index.html").exists()

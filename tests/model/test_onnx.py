@@ -1,0 +1,38 @@
+"""The exported ONNX graph through onnxruntime against the native pipeline."""
+
+import numpy as np
+import pytest
+
+from triage import schema
+from triage.features import feature_matrix
+from triage.modeling import triage_pipeline
+from triage.onnx_export import INPUT_NAME, ParityError, check_parity, onnx_session, to_onnx
+
+
+@pytest.fixture(scope="module")
+def onnx_bytes(trained_pipeline):
+    return to_onnx(trained_pipeline).SerializeToString()
+
+
+def test_graph_interface(onnx_bytes):
+    session = onnx_session(onnx_bytes)
+    (inp,) = session.get_inputs()
+    assert (inp.name, inp.shape[1], inp.type) == (INPUT_NAME, len(schema.MODEL_FEATURES), "tensor(float)")
+    assert [o.name for o in session.get_outputs()] == ["label", "probabilities"]
+    assert session.get_outputs()[1].type == "tensor(float)"  # a plain tensor, no ZipMap
+
+
+def test_parity_on_held_out_rows_with_missing_values(trained_pipeline, onnx_bytes, labelled_cohort):
+    x = feature_matrix(labelled_cohort.tail(1000))
+    assert np.isnan(x).any()  # missing vitals and unknown sex are imputed inside the graph
+    report = check_parity(trained_pipeline, onnx_bytes, x, tolerance=1e-4)
+    assert report["label_disagreements"] == 0 and report["max_abs_probability_difference"] < 1e-4
+
+
+def test_parity_check_fails_for_another_model(onnx_bytes, labelled_cohort, small_settings):
+    from triage.features import class_targets
+
+    other = triage_pipeline({**small_settings, "iterations": 20}, seed=99)
+    other.fit(feature_matrix(labelled_cohort), class_targets(labelled_cohort))
+    with pytest.raises(ParityError, match="disagree"):
+        check_parity(other, onnx_bytes, feature_matrix(labelled_cohort.tail(500)), tolerance=1e-4)
