@@ -38,7 +38,7 @@ def catboost_classifier(settings: dict[str, Any], seed: int, **overrides: Any) -
     options = dict(iterations=settings["iterations"], depth=settings["depth"],
                    learning_rate=settings["learning_rate"], l2_leaf_reg=settings["l2_leaf_reg"],
                    loss_function="MultiClass", random_seed=seed, thread_count=settings["threads"],
-                   allow_writing_files=False, verbose=False)
+                   allow_writing_files=False, verbose=settings.get("progress_every", False))
     options.update(overrides)
     return CatBoostClassifier(**options)
 

@@ -36,3 +36,18 @@ def test_parity_check_fails_for_another_model(onnx_bytes, labelled_cohort, small
     other.fit(feature_matrix(labelled_cohort), class_targets(labelled_cohort))
     with pytest.raises(ParityError, match="disagree"):
         check_parity(other, onnx_bytes, feature_matrix(labelled_cohort.tail(500)), tolerance=1e-4)
+
+
+def test_two_stage_model_exports_as_one_graph_with_parity(labelled_cohort, small_settings):
+    from triage.features import class_targets
+    from triage.two_stage import two_stage_pipeline
+
+    pipeline = two_stage_pipeline({**small_settings, "iterations": 60}, seed=5)
+    x, y = feature_matrix(labelled_cohort), class_targets(labelled_cohort)
+    preprocess = pipeline.named_steps["preprocess"].fit(x)
+    pipeline.named_steps["model"].fit(preprocess.transform(x), y)
+    probabilities = pipeline.predict_proba(x[:50])
+    assert np.allclose(probabilities.sum(axis=1), 1) and probabilities.shape == (50, len(schema.CLASSES))
+    model_bytes = to_onnx(pipeline).SerializeToString()
+    report = check_parity(pipeline, model_bytes, feature_matrix(labelled_cohort.tail(800)), tolerance=1e-4)
+    assert report["label_disagreements"] == 0

@@ -133,6 +133,7 @@ def evaluate(params: dict) -> tuple[dict, dict, dict]:
     holdout = read_holdout(params["split"].get("holdout_file"))
     probabilities = method_probabilities(valid, test, settings["bayes_limit"])
     p_valid, p_test = probabilities.pop("model")
+    log.info("scoring %d test rows; bootstrap intervals over %d resamples", len(test), settings["bootstrap"])
     report, threshold = model_report(y, p_valid, y_valid, p_test, test, settings, seed, holdout)
     others = {name: short_summary(y, pv, y_valid, pt, settings, report["orphan_precision"])
               for name, (pv, pt) in probabilities.items()}

@@ -15,6 +15,7 @@ from dvclive import Live
 from triage import config, schema
 from triage.features import class_targets, feature_matrix
 from triage.modeling import forest_baseline, logistic_baseline, triage_pipeline
+from triage.two_stage import two_stage_pipeline
 
 CURVE_EVERY = 10  # log one training-curve point every N boosting iterations
 log = config.stage_logger("train")
@@ -25,6 +26,8 @@ def fit_triage_model(train: pd.DataFrame, valid: pd.DataFrame, settings: dict, s
     weights = train["sample_weight"].to_numpy()
     if settings["strategy"] == "multiclass":
         pipeline = triage_pipeline(settings, seed)
+    elif settings["strategy"] == "two_stage":
+        pipeline = two_stage_pipeline(settings, seed)
     else:
         raise ValueError(f"train.strategy must be 'multiclass' or 'two_stage', got {settings['strategy']!r}")
     preprocess = pipeline.named_steps["preprocess"].fit(x)
