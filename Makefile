@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test lint repro gate bench bench-full clean
+.PHONY: setup run test lint repro gate bench bench-full clean s3-up s3-down
 
 setup: $(VENV)/.installed
 
@@ -38,3 +38,9 @@ bench-full: setup  ## the same including 1M visits (several minutes)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+s3-up: setup  ## start the local S3 server (SeaweedFS on 127.0.0.1:8333, data in .s3/) and point the `s3` DVC remote at it
+	$(BIN)/triage s3 up
+
+s3-down:  ## stop it (the data stays in .s3/)
+	$(BIN)/triage s3 down

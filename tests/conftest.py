@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from triage import config, schema
 from triage.cohort.build import build_model
@@ -74,3 +78,45 @@ def trained_pipeline(labelled_cohort, small_settings, params):
     pipeline = triage_pipeline(small_settings, params["base"]["seed"])
     pipeline.fit(feature_matrix(labelled_cohort), class_targets(labelled_cohort))
     return pipeline
+
+
+SMALL_PIPELINE = {("simulate", "n_visits"): 8000, ("train", "iterations"): 80, ("evaluate", "bootstrap"): 50,
+                  ("export", "parity_rows"): 400}
+
+
+def run(command: list[str], cwd: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a project command with the test interpreter's bin directory first on PATH."""
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                   **(env or {})}
+    result = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, (f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n"
+                                        f"{result.stderr[-3000:]}")
+    return result
+
+
+def commit_all(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message, "--allow-empty"], repo)
+
+
+@pytest.fixture(scope="session")
+def pipeline_workspace(tmp_path_factory) -> Path:
+    """A git copy of the repository (tracked and new files) after `dvc repro` on a small cohort."""
+    target = tmp_path_factory.mktemp("repo")
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    for name in listed:
+        source = REPO / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    params = yaml.safe_load((target / "params.yaml").read_text())
+    for (section, key), value in SMALL_PIPELINE.items():
+        params[section][key] = value
+    params["train"]["baselines"]["forest_trees"] = 30
+    (target / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], target)
+    commit_all(target, "small cohort")
+    run(["dvc", "repro"], target)
+    return target

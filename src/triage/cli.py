@@ -1,4 +1,4 @@
-"""`triage` command line: the quality gate and a summary of the last pipeline run."""
+"""`triage` command line: quality gate, run summary, local S3 server, model registry and model bucket."""
 
 from __future__ import annotations
 
@@ -46,6 +46,82 @@ def summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def s3(args: argparse.Namespace) -> int:
+    from triage.s3server import LocalS3, S3ServerError
+
+    server = LocalS3(Path(args.root), args.port, args.bucket)
+    try:
+        if args.action == "up":
+            if server.running_pid():
+                print(f"S3 already running at {server.endpoint} (pid {server.running_pid()})")
+            else:
+                server.start()
+                print(f"S3 (SeaweedFS) listening on {server.endpoint}, bucket {server.bucket}, data in {server.root}")
+            configure_dvc_remote(server)
+        elif args.action == "down":
+            print("stopped" if server.stop() else "no S3 server was running from " + str(server.root))
+        elif args.action == "status":
+            pid = server.running_pid()
+            print(f"running at {server.endpoint} (pid {pid})" if pid else "not running")
+            return 0 if pid else 1
+        elif args.action == "env":
+            for key, value in server.environment().items():
+                print(f"export {key}={value}")
+    except S3ServerError as error:
+        print(f"s3: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def configure_dvc_remote(server) -> None:
+    """Point the `s3` DVC remote at this server; the keys go to .dvc/config.local, which git ignores."""
+    import subprocess
+
+    settings = {"endpointurl": server.endpoint, "access_key_id": server.credentials.access_key,
+                "secret_access_key": server.credentials.secret_key}
+    for key, value in settings.items():
+        subprocess.run(["dvc", "remote", "modify", "--local", "s3", key, value], check=True)
+    print("dvc remote 's3' configured (.dvc/config.local); `eval $(triage s3 env)` exports the same for clients")
+
+
+def registry(args: argparse.Namespace) -> int:
+    from triage.registry import sync_artifacts_yaml
+
+    print(f"wrote {sync_artifacts_yaml(Path(args.repo))}")
+    return 0
+
+
+def publish(args: argparse.Namespace) -> int:
+    from triage.registry import RegistryError
+    from triage.registry import publish as publish_model
+    from triage_store import ModelStore, StoreError
+
+    try:
+        store = ModelStore.from_env(args.bucket, args.endpoint)
+        manifest = publish_model(Path(args.repo), args.stage, store, remote=args.remote)
+    except (RegistryError, StoreError) as error:
+        print(f"publish: {error}", file=sys.stderr)
+        return 1
+    registry_info = manifest["registry"]
+    print(f"published {registry_info['tag']} to s3://{store.bucket}/models/triage/{args.stage}/")
+    print(f"  sha256  {manifest['onnx']['sha256']}")
+    print("  metrics " + ", ".join(f"{k}={v}" for k, v in manifest["metrics"].items()))
+    return 0
+
+
+def pull_model(args: argparse.Namespace) -> int:
+    from triage_store import ModelStore, StoreError
+
+    try:
+        manifest = ModelStore.from_env(args.bucket, args.endpoint).pull(args.stage, Path(args.dest))
+    except StoreError as error:
+        print(f"pull-model: {error}", file=sys.stderr)
+        return 1
+    print(f"pulled {manifest['name']} {manifest['version']} ({args.stage}) into {args.dest}: sha256 verified "
+          f"{manifest['onnx']['sha256'][:16]}…")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="triage", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +132,32 @@ def build_parser() -> argparse.ArgumentParser:
     summary_parser = commands.add_parser("summary", help="print the headline metrics and where the outputs are")
     summary_parser.add_argument("--metrics", default=str(config.REPORTS / "metrics.json"))
     summary_parser.set_defaults(handler=summary)
+
+    s3_parser = commands.add_parser("s3", help="the local S3-compatible server (SeaweedFS on 127.0.0.1)")
+    s3_parser.add_argument("action", choices=["up", "down", "status", "env"])
+    s3_parser.add_argument("--root", default=".s3", help="data, credentials, pid and log (default .s3)")
+    s3_parser.add_argument("--port", type=int, default=8333)
+    s3_parser.add_argument("--bucket", default="triage")
+    s3_parser.set_defaults(handler=s3)
+
+    registry_parser = commands.add_parser("registry", help="model registry helpers")
+    registry_parser.add_argument("action", choices=["sync"], help="sync: write artifacts.yaml from dvc.yaml")
+    registry_parser.add_argument("--repo", default=".")
+    registry_parser.set_defaults(handler=registry)
+
+    for name, handler, help_text in (
+            ("publish", publish, "publish the version promoted to a stage to s3://BUCKET/models/triage/<stage>/"),
+            ("pull-model", pull_model, "download and verify a stage's model from the bucket")):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--stage", required=True, choices=["dev", "prod"])
+        sub.add_argument("--bucket", default=None, help="default: $TRIAGE_BUCKET")
+        sub.add_argument("--endpoint", default=None, help="S3 endpoint URL (default: $TRIAGE_S3_ENDPOINT, else AWS)")
+        if name == "publish":
+            sub.add_argument("--repo", default=".", help="the git repository holding the registry tags")
+            sub.add_argument("--remote", default="s3", help="the DVC remote holding the model versions")
+        else:
+            sub.add_argument("--dest", required=True)
+        sub.set_defaults(handler=handler)
     return parser
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,47 +10,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from triage.features import feature_matrix
 from triage.onnx_export import INPUT_NAME, onnx_session
 from triage.tables import file_digest
 
-REPO = Path(__file__).resolve().parents[2]
+from ..conftest import commit_all, run
+
 pytestmark = pytest.mark.slow
-SMALL = {("simulate", "n_visits"): 8000, ("train", "iterations"): 80, ("evaluate", "bootstrap"): 50,
-         ("export", "parity_rows"): 400}
-
-
-def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1"}
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
-    """A git repository holding the project's tracked and new files, with small-cohort params."""
-    target = tmp_path_factory.mktemp("repo")
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.splitlines()
-    for name in listed:
-        source = REPO / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    params = yaml.safe_load((target / "params.yaml").read_text())
-    for (section, key), value in SMALL.items():
-        params[section][key] = value
-    params["train"]["baselines"]["forest_trees"] = 30
-    (target / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for command in (["git", "init", "-q"], ["git", "add", "-A"],
-                    ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "small cohort"]):
-        subprocess.run(command, cwd=target, check=True)
-    run(["dvc", "repro"], target)
-    return target
+def workspace(pipeline_workspace) -> Path:
+    return pipeline_workspace
 
 
 def test_repro_produces_a_verified_model_and_reports(workspace):
@@ -87,8 +57,7 @@ def test_gate_runs_on_the_produced_metrics(workspace):
 
 
 def test_experiment_with_a_changed_parameter_gives_other_metrics(workspace):
-    run(["git", "add", "-A"], workspace)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "pipeline outputs"], workspace)
+    commit_all(workspace, "pipeline outputs")
     before = (workspace / "reports/metrics.json").read_text()
     run(["dvc", "exp", "run", "-S", "train.depth=3", "-n", "shallow"], workspace)
     after = (workspace / "reports/metrics.json").read_text()

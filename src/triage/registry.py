@@ -1,0 +1,161 @@
+"""Model registry (GTO tags over the artifact declared in dvc.yaml) and publishing to the model bucket.
+
+dvc.yaml's `artifacts:` section is the one source; `artifacts.yaml`, which GTO 1.10 reads, is generated from it
+(`triage registry sync`) and a test checks that they agree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from triage_store import ModelStore, StoreError, sha256_hex
+
+ARTIFACT = "triage-model"
+ONNX_PATH = "models/triage.onnx"
+MANIFEST_PATH = "models/manifest.json"
+
+
+class RegistryError(RuntimeError):
+    pass
+
+
+def dvc_artifacts(repo: Path = Path(".")) -> dict:
+    return yaml.safe_load((repo / "dvc.yaml").read_text())["artifacts"]
+
+
+def gto_index(artifacts: dict) -> dict:
+    """The artifacts.yaml content GTO reads, from dvc.yaml's artifacts (DVC outputs are not in git: virtual)."""
+    return {name: {"type": spec["type"], "path": spec["path"], "virtual": True,
+                   "description": spec.get("desc", ""), "labels": sorted(spec.get("labels", []))}
+            for name, spec in artifacts.items()}
+
+
+def sync_artifacts_yaml(repo: Path = Path(".")) -> Path:
+    target = repo / "artifacts.yaml"
+    header = "# Generated from dvc.yaml `artifacts:` by `triage registry sync`; edit dvc.yaml, not this file.\n"
+    target.write_text(header + yaml.safe_dump(gto_index(dvc_artifacts(repo)), sort_keys=True))
+    return target
+
+
+@dataclass(frozen=True)
+class PromotedVersion:
+    name: str
+    version: str
+    stage: str
+    commit: str
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def promoted_version(repo: Path, stage: str, name: str = ARTIFACT) -> PromotedVersion:
+    from gto.api import find_versions_in_stage
+
+    found = find_versions_in_stage(str(repo), name, stage)
+    if not found:
+        raise RegistryError(f"no version of {name} is promoted to stage {stage!r}: "
+                            f"`gto assign {name} --version vX.Y.Z --stage {stage}` first")
+    latest = found[0] if isinstance(found, list) else found
+    return PromotedVersion(name, latest.version, stage, latest.commit_hexsha)
+
+
+def remote_config_from_env() -> dict:
+    config = {}
+    if os.environ.get("TRIAGE_S3_ENDPOINT"):
+        config["endpointurl"] = os.environ["TRIAGE_S3_ENDPOINT"]
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        config["access_key_id"] = os.environ["AWS_ACCESS_KEY_ID"]
+        config["secret_access_key"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    return config
+
+
+def fetch_from_remote(repo: Path, version: PromotedVersion, remote: str) -> tuple[bytes, bytes]:
+    """The version's ONNX file and manifest from the DVC remote, through an empty cache (never the work tree)."""
+    import dvc.api
+
+    with tempfile.TemporaryDirectory(prefix="triage-fetch-") as cache:
+        files = []
+        for path in (ONNX_PATH, MANIFEST_PATH):
+            try:
+                files.append(dvc.api.read(path, repo=str(repo), rev=version.commit, remote=remote, mode="rb",
+                                          config={"cache": {"dir": cache}},
+                                          remote_config=remote_config_from_env() or None))
+            except Exception as error:  # dvc raises several types for a missing object; all mean the same here
+                raise RegistryError(f"{version.tag}: {path} is not in DVC remote {remote!r} ({type(error).__name__}"
+                                    f"): run `dvc push -r {remote}` at {version.commit[:8]}") from error
+    return files[0], files[1]
+
+
+def model_card(manifest: dict) -> str:
+    metrics = manifest.get("metrics", {})
+    registry = manifest.get("registry", {})
+    lines = [
+        f"# Model card: {manifest['name']} {registry.get('version', manifest.get('version'))}",
+        "",
+        f"Stage: {registry.get('stage', '-')} · published {registry.get('published_at', '-')} · git "
+        f"{manifest.get('git', {}).get('revision', '?')[:12]} · schema {manifest.get('schema_version')} · ONNX sha256 "
+        f"`{manifest['onnx']['sha256']}`",
+        "",
+        "## Intended use",
+        "A **triage aid** for clinicians: from symptoms, vital signs, age, sex, symptom duration and comorbidities it "
+        "suggests a triage class with probabilities. **It is not a diagnosis.** When the top probability is below "
+        f"{manifest['thresholds']['review']:.2f} the answer says \"{manifest['thresholds']['review_message_es']}\".",
+        "",
+        "## Classes",
+        *[f"- `{c['code']}` — {c['label_es']}" for c in manifest["classes"]],
+        "",
+        f"Orphan decision: P(orphan) ≥ {manifest['thresholds']['orphan']:.4f} (tuned on validation for orphan recall "
+        f"{manifest.get('params', {}).get('evaluate', {}).get('orphan_recall_target', '?')}).",
+        "",
+        "## Data",
+        f"Training part: {manifest['training_data']['rows']} visits (md5 `{manifest['training_data']['md5']}`). "
+        f"Features: {len(manifest['features'])} (age, sex, 5 vital signs, symptom duration, comorbidities, symptoms).",
+        "",
+        "## Metrics (test part)",
+        "| metric | value |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in metrics.items()],
+    ]
+    per_class = manifest.get("metrics_per_class", {})
+    if per_class:
+        lines += ["", "| class | recall | precision | PR-AUC | support |", "|---|---|---|---|---|",
+                  *[f"| {c} | {m['recall']} | {m['precision']} | {m['pr_auc']} | {m['support']} |"
+                    for c, m in per_class.items()]]
+    subgroups = manifest.get("subgroups", {})
+    if subgroups:
+        lines += ["", "Recall by subgroup (macro recall / orphan recall):", ""]
+        for group, values in subgroups.items():
+            cells = ", ".join(f"{k}: {v['macro_recall']}/{v['orphan_recall']}" for k, v in values.items())
+            lines.append(f"- {group}: {cells}")
+    lines += ["", "## Known limits",
+              "- Trained on a simulated cohort unless the manifest's data hash says otherwise; real-world "
+              "performance must be measured on local data before clinical use.",
+              "- Orphan diseases never seen in training are recognised only through shared red flags; recall on them "
+              "is lower.",
+              "- Common classes overlap; a large share of visits gets the specialist-review flag by design.",
+              "- Sex and age subgroups with few cases have wide uncertainty.", ""]
+    return "\n".join(lines)
+
+
+def publish(repo: Path, stage: str, store: ModelStore, remote: str = "s3", name: str = ARTIFACT) -> dict:
+    version = promoted_version(repo, stage, name)
+    model, manifest_bytes = fetch_from_remote(repo, version, remote)
+    manifest = json.loads(manifest_bytes)
+    if sha256_hex(model) != manifest["onnx"]["sha256"]:
+        raise RegistryError(f"{version.tag}: the ONNX file's sha256 does not match its manifest; refusing")
+    manifest["registry"] = {"name": name, "version": version.version, "stage": stage, "tag": version.tag,
+                            "commit": version.commit, "published_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    manifest["version"] = version.version
+    try:
+        store.publish(stage, model, manifest, model_card(manifest))
+    except StoreError as error:
+        raise RegistryError(str(error)) from error
+    return manifest
