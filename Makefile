@@ -25,7 +25,7 @@ test: setup lint  ## lint, then the test suite (code, data, model and end-to-end
 	$(BIN)/pytest -q
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks service
 
 gate: setup  ## the quality gate on reports/metrics.json (not part of dvc repro)
 	$(BIN)/triage gate

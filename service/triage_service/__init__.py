@@ -1,0 +1,1 @@
+"""The triage prediction service: FastAPI on ONNX Runtime. Imports no training code."""

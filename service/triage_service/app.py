@@ -1,0 +1,299 @@
+"""The FastAPI application factory: routes, API-key auth, load shedding, prediction log, metrics, reload."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import time
+import uuid
+from collections import Counter, deque
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from triage_store import ModelStore
+
+from .contract import InvalidRequest
+from .metrics import ServiceMetrics
+from .middleware import GuardMiddleware
+from .model import LoadedModel, ModelRejected, load_from_bucket, load_local
+from .predlog import LogPusher, PredictionLog
+from .settings import Settings
+
+STATIC = Path(__file__).parent / "static"
+API_KEY_HEADER = "x-api-key"
+log = logging.getLogger("triage.service")
+
+
+def json_response(content, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+def problem(status: int, detail, headers: dict | None = None) -> Response:
+    return json_response({"detail": detail}, status, headers)
+
+
+class Service:
+    """Mutable state behind the app: the model (swapped atomically), log, stats and metrics."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.model: LoadedModel | None = None
+        self.load_error: str | None = None
+        self.registry = CollectorRegistry()
+        self.metrics = ServiceMetrics(self.registry)
+        self.log = PredictionLog(settings.log_file)
+        self.class_counts: Counter[str] = Counter()
+        self.recent: deque[dict] = deque(maxlen=settings.stats_recent)
+        self.store = ModelStore.from_env(settings.bucket, settings.s3_endpoint) if settings.bucket else None
+        self.pusher = LogPusher(settings.log_file, settings.env, self.store.client, self.store.bucket) \
+            if self.store else None
+        self._keys = [key.encode() for key in settings.api_keys]
+
+    # --- model ------------------------------------------------------------------------------------------------
+    def load(self) -> LoadedModel:
+        if self.settings.model_dir is not None:
+            return load_local(self.settings.model_dir, self.settings.env)
+        return load_from_bucket(self.store, self.settings.env)
+
+    def reload(self) -> dict:
+        """Load, verify and swap in the current model; on failure the old model keeps serving."""
+        try:
+            candidate = self.load()
+        except ModelRejected as error:
+            self.metrics.reloads.labels("refused").inc()
+            log.error("model refused, %s: %s", "keeping the current one" if self.model else "not ready", error)
+            if self.model is None:
+                self.load_error = str(error)
+            return {"reloaded": False, "reason": str(error),
+                    "serving": self.model.lineage if self.model else None}
+        self.model = candidate  # a single reference assignment: requests see the old or the new model, never a mix
+        self.load_error = None
+        self.metrics.reloads.labels("loaded").inc()
+        self.metrics.set_model(candidate.lineage)
+        log.info("serving %s %s (sha256 %s…)", candidate.lineage["name"], candidate.lineage["version"],
+                 candidate.lineage["sha256"][:12])
+        return {"reloaded": True, "serving": candidate.lineage}
+
+    # --- auth ---------------------------------------------------------------------------------------------------
+    def authorize(self, request: Request) -> Response | None:
+        supplied = request.headers.get(API_KEY_HEADER)
+        if not supplied:
+            return problem(401, "missing API key: send it in the X-API-Key header", {"WWW-Authenticate": "ApiKey"})
+        supplied_bytes = supplied.encode()
+        accepted = False
+        for key in self._keys:  # compare with every key, in constant time, whatever matches
+            accepted |= secrets.compare_digest(supplied_bytes, key)
+        return None if accepted else problem(403, "API key not accepted")
+
+    # --- predictions --------------------------------------------------------------------------------------------
+    def predict(self, records: list, model: LoadedModel, started: float, batch: bool) -> list[dict]:
+        matrix = model.contract.matrix(records, prefix_rows=batch)
+        probabilities = model.probabilities(matrix)
+        decided = model.decide(probabilities)
+        top = probabilities.max(axis=1)
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        results, log_lines = [], []
+        lineage = model.lineage
+        for i, record in enumerate(records):
+            klass = model.classes[decided[i]]
+            review = bool(top[i] < model.review_threshold)
+            p = {name: round(float(value), 6) for name, value in zip(model.classes, probabilities[i], strict=True)}
+            request_id = uuid.uuid4().hex
+            result = {
+                "request_id": request_id, "triage_class": klass, "label_es": model.labels_es[decided[i]],
+                "probabilities": p, "specialist_review": review,
+                "message": model.review_message if review else None,
+                "orphan": {"probability": p["orphan"], "threshold": model.orphan_threshold,
+                           "compatible": bool(decided[i] == model.orphan_index)},
+                "model": lineage,
+            }
+            results.append(result)
+            log_lines.append({"request_id": request_id, "time": now, "env": self.settings.env,
+                              "model_version": lineage["version"], "model_sha256": lineage["sha256"],
+                              "input": record, "output": {"triage_class": klass, "probabilities": p,
+                                                          "specialist_review": review},
+                              "latency_ms": latency_ms})
+        self.log.append_many(log_lines)
+        self.metrics.observe_predictions(results)
+        for result in results:
+            self.class_counts[result["triage_class"]] += 1
+        self.recent.extend({"request_id": r["request_id"], "time": now, "triage_class": r["triage_class"],
+                            "specialist_review": r["specialist_review"]} for r in results)
+        return results
+
+    def stats(self) -> dict:
+        classes = self.model.classes if self.model else sorted(self.class_counts)
+        return {"env": self.settings.env, "total_predictions": sum(self.class_counts.values()),
+                "counts_per_class": {c: self.class_counts.get(c, 0) for c in classes},
+                "specialist_review_share": self.metrics.review_share(),
+                "recent": list(self.recent)[::-1], "model": self.model.lineage if self.model else None}
+
+
+async def _parse_json(request: Request):
+    body = await request.body()
+    try:
+        return orjson.loads(body), None
+    except orjson.JSONDecodeError as error:
+        return None, problem(422, [{"field": "body", "rule": "valid JSON", "value": str(error)[:120]}])
+
+
+def create_app(settings: Settings) -> FastAPI:
+    service = Service(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        service.reload()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, service.reload)
+        tasks = [asyncio.create_task(_retry_until_ready(service))]
+        if service.pusher and settings.log_push_interval_s > 0:
+            tasks.append(asyncio.create_task(_push_periodically(service)))
+        yield
+        for task in tasks:
+            task.cancel()
+        if service.pusher:
+            try:
+                service.pusher.push()
+            except Exception as error:  # the log stays on disk and the offset unchanged: the next start pushes it
+                log.error("final push of the prediction log failed: %s", error)
+        service.log.close()
+
+    app = FastAPI(title="triage", version="1.0", lifespan=lifespan,
+                  description="Clinical triage aid (not a diagnosis): class, probabilities, specialist-review flag.")
+    app.state.service = service
+    app.add_middleware(GuardMiddleware, max_inflight=settings.max_inflight, timeout_s=settings.request_timeout_s,
+                       metrics=service.metrics)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> Response:
+        return Response(b'{"status":"alive"}', media_type="application/json")
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> Response:
+        if service.model is None:
+            return problem(503, f"model not loaded: {service.load_error or 'loading'}")
+        return json_response({"status": "ready", "model": service.model.lineage})
+
+    @app.get("/v1/model", tags=["model"])
+    async def model_manifest() -> Response:
+        if service.model is None:
+            return problem(503, "model not loaded")
+        return json_response(service.model.manifest)
+
+    @app.post("/v1/predict", tags=["predict"], openapi_extra=_body("Patient"))
+    async def predict(request: Request) -> Response:
+        started = time.perf_counter()
+        denied = service.authorize(request)
+        if denied:
+            return denied
+        model = service.model
+        if model is None:
+            return problem(503, "model not loaded", {"Retry-After": "5"})
+        record, error = await _parse_json(request)
+        if error:
+            return error
+        try:
+            return json_response(service.predict([record], model, started, batch=False)[0])
+        except InvalidRequest as invalid:
+            return problem(422, invalid.errors)
+
+    @app.post("/v1/predict/batch", tags=["predict"], openapi_extra=_body("Batch"))
+    async def predict_batch(request: Request) -> Response:
+        started = time.perf_counter()
+        denied = service.authorize(request)
+        if denied:
+            return denied
+        model = service.model
+        if model is None:
+            return problem(503, "model not loaded", {"Retry-After": "5"})
+        body, error = await _parse_json(request)
+        if error:
+            return error
+        if not isinstance(body, dict) or set(body) != {"patients"} or not isinstance(body["patients"], list):
+            return problem(422, [{"field": "body", "rule": 'an object {"patients": [...]} and nothing else',
+                                  "value": None}])
+        patients = body["patients"]
+        if len(patients) > settings.max_batch:
+            return problem(413, f"batch of {len(patients)} patients exceeds the limit of {settings.max_batch} "
+                                f"(TRIAGE_MAX_BATCH)")
+        if not patients:
+            return json_response({"predictions": []})
+        try:
+            return json_response({"predictions": service.predict(patients, model, started, batch=True)})
+        except InvalidRequest as invalid:
+            return problem(422, invalid.errors)
+
+    @app.get("/v1/stats", tags=["model"])
+    async def stats(request: Request) -> Response:
+        denied = service.authorize(request)
+        return denied or json_response(service.stats())
+
+    @app.post("/admin/reload", tags=["admin"])
+    async def reload(request: Request) -> Response:
+        denied = service.authorize(request)
+        if denied:
+            return denied
+        result = await asyncio.get_running_loop().run_in_executor(None, service.reload)
+        return json_response(result, 200 if result["reloaded"] else 409)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(service.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    async def form() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    def openapi() -> dict:
+        """The OpenAPI document, with the request schemas of the model being served."""
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        if service.model is not None:
+            patient = service.model.contract.json_schema()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Patient"] = patient
+            schema["components"]["schemas"]["Batch"] = {
+                "type": "object", "required": ["patients"], "additionalProperties": False,
+                "properties": {"patients": {"type": "array", "maxItems": settings.max_batch,
+                                            "items": {"$ref": "#/components/schemas/Patient"}}}}
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+        for path in ("/v1/predict", "/v1/predict/batch", "/v1/stats", "/admin/reload"):
+            for operation in schema["paths"].get(path, {}).values():
+                operation["security"] = [{"ApiKey": []}]
+        return schema
+
+    app.openapi = openapi
+    return app
+
+
+def _body(name: str) -> dict:
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{name}"}}}}}
+
+
+async def _retry_until_ready(service: Service, every_s: float = 10.0) -> None:
+    """If the model could not be loaded at start (no publish yet, bucket unreachable), keep trying."""
+    while service.model is None:
+        await asyncio.sleep(every_s)
+        await asyncio.get_running_loop().run_in_executor(None, service.reload)
+
+
+async def _push_periodically(service: Service) -> None:
+    while True:
+        await asyncio.sleep(service.settings.log_push_interval_s)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, service.pusher.push)
+        except Exception as error:  # a failed push is retried at the next interval; nothing is lost
+            log.warning("pushing the prediction log failed (will retry): %s", error)
+

@@ -1,0 +1,76 @@
+"""Configuration from environment variables only, validated at start with errors that name the variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str  # dev | prod: which stage's model is served and which prediction log is written
+    api_keys: tuple[str, ...]
+    model_dir: Path | None  # a local model (development); otherwise the stage's model from the bucket
+    bucket: str | None
+    s3_endpoint: str | None
+    log_dir: Path
+    host: str
+    port: int
+    max_batch: int
+    max_inflight: int
+    request_timeout_s: float
+    log_push_interval_s: float
+    stats_recent: int
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / f"predicciones_{self.env}.txt"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        stage = env.get("TRIAGE_ENV", "dev")
+        if stage not in ("dev", "prod"):
+            raise ConfigError(f"TRIAGE_ENV must be 'dev' or 'prod', got {stage!r}")
+        keys = tuple(k.strip() for k in env.get("TRIAGE_API_KEYS", "").split(",") if k.strip())
+        if not keys:
+            raise ConfigError("TRIAGE_API_KEYS must list at least one API key (comma-separated)")
+        if any(len(k) < 16 for k in keys):
+            raise ConfigError("TRIAGE_API_KEYS: every key must be at least 16 characters long")
+        model_dir = Path(env["TRIAGE_MODEL_DIR"]) if env.get("TRIAGE_MODEL_DIR") else None
+        bucket = env.get("TRIAGE_BUCKET") or None
+        if model_dir is None and bucket is None:
+            raise ConfigError("set TRIAGE_MODEL_DIR (a local model.onnx + manifest.json) or TRIAGE_BUCKET (serve the "
+                              "model published for TRIAGE_ENV)")
+        if model_dir is not None and not model_dir.is_dir():
+            raise ConfigError(f"TRIAGE_MODEL_DIR={model_dir} is not a directory")
+        return cls(
+            env=stage, api_keys=keys, model_dir=model_dir, bucket=bucket,
+            s3_endpoint=env.get("TRIAGE_S3_ENDPOINT") or None,
+            log_dir=Path(env.get("TRIAGE_LOG_DIR", ".")),
+            host=env.get("TRIAGE_HOST", "127.0.0.1"),
+            port=_number(env, "TRIAGE_PORT", 8000, int, 1, 65535),
+            max_batch=_number(env, "TRIAGE_MAX_BATCH", 256, int, 1, 100_000),
+            max_inflight=_number(env, "TRIAGE_MAX_INFLIGHT", 64, int, 1, 100_000),
+            request_timeout_s=_number(env, "TRIAGE_REQUEST_TIMEOUT_S", 5.0, float, 0.01, 600),
+            log_push_interval_s=_number(env, "TRIAGE_LOG_PUSH_INTERVAL_S", 60.0, float, 0, 86_400),
+            stats_recent=_number(env, "TRIAGE_STATS_RECENT", 20, int, 0, 10_000),
+        )
+
+
+def _number(env: dict[str, str], name: str, default, kind, low, high):
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {raw!r}")
+    return value
