@@ -1,0 +1,125 @@
+"""The service with its real neighbours: the model bucket (SeaweedFS), a headless Chromium, and schemathesis."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from triage.registry import model_card
+from triage.s3server import LocalS3, free_port
+from triage_store import ModelStore, S3Location
+
+from .conftest import API_KEY, Server
+
+pytestmark = pytest.mark.slow
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="module")
+def bucket(tmp_path_factory, model_dir):
+    s3 = LocalS3(tmp_path_factory.mktemp("s3"), port=free_port(), bucket="triage")
+    s3.start()
+    os.environ.update({k: v for k, v in s3.environment().items() if k.startswith("AWS_")})
+    store = ModelStore(S3Location(s3.bucket, s3.endpoint, "us-east-1").client(), s3.bucket)
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    manifest["registry"] = {"version": "v1.2.3", "stage": "dev"}
+    store.publish("dev", (model_dir / "model.onnx").read_bytes(), manifest, model_card(manifest))
+    yield s3, store
+    s3.stop()
+
+
+def test_model_from_the_bucket_and_log_pushed_without_loss(bucket, tmp_path, test_records):
+    s3, store = bucket
+    server = Server({**s3.environment(), "TRIAGE_LOG_PUSH_INTERVAL_S": "0.5"}, tmp_path).start()
+    try:
+        assert httpx.get(server.url + "/readyz").json()["model"]["version"] == "v1.2.3"
+        with server.client() as client:
+            for record in test_records[:40]:
+                assert client.post("/v1/predict", json=record).status_code == 200
+            time.sleep(1.5)  # at least one periodic push happens while the service keeps writing
+            for record in test_records[40:60]:
+                assert client.post("/v1/predict", json=record).status_code == 200
+    finally:
+        server.stop()  # SIGTERM: graceful shutdown, the final push runs in the lifespan's exit
+    assert "Application shutdown complete" in server.log_text()
+    listed = store.client.list_objects_v2(Bucket=s3.bucket, Prefix="predictions/dev/")["Contents"]
+    assert len(listed) >= 2
+    pushed = b"".join(store.client.get_object(Bucket=s3.bucket, Key=o["Key"])["Body"].read()
+                      for o in sorted(listed, key=lambda o: o["Key"]))
+    assert pushed == server.log_file.read_bytes()
+    assert len({json.loads(line)["request_id"] for line in pushed.splitlines()}) == 60
+
+
+@pytest.mark.skipif(not CHROMIUM.exists() and os.environ.get("CI") != "true",
+                    reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
+def test_clinician_form_in_headless_chromium(server, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=DriverService(str(CHROMEDRIVER)))
+    try:
+        driver.get(server.url + "/")
+        wait = WebDriverWait(driver, 15)
+        wait.until(ready.presence_of_element_located((By.NAME, "sx_seizures")))
+        assert "Convulsiones" in driver.page_source and "Temperatura" in driver.page_source
+        driver.find_element(By.ID, "clave").send_keys(API_KEY)
+        for name, value in (("age_years", "4"), ("symptom_days", "500"), ("comorbidity_count", "0")):
+            driver.find_element(By.NAME, name).send_keys(value)
+        for symptom in ("sx_seizures", "sx_hypotonia", "sx_developmental_delay", "sx_microcephaly"):
+            driver.find_element(By.NAME, symptom).click()
+        driver.find_element(By.ID, "enviar").click()
+        verdict = wait.until(ready.presence_of_element_located((By.ID, "clase"))).text
+        assert verdict == "COMPATIBLE CON ENFERMEDAD HUÉRFANA"
+        assert len(driver.find_elements(By.CSS_SELECTOR, ".barra")) == 5
+        driver.save_screenshot(str(tmp_path / "form.png"))
+        # an ambiguous adult visit gets the specialist-review warning
+        driver.get(server.url + "/")
+        wait.until(ready.presence_of_element_located((By.NAME, "sx_fatigue")))
+        driver.find_element(By.ID, "clave").send_keys(API_KEY)
+        for name, value in (("age_years", "45"), ("symptom_days", "20"), ("comorbidity_count", "1")):
+            driver.find_element(By.NAME, name).send_keys(value)
+        for symptom in ("sx_fatigue", "sx_headache"):
+            driver.find_element(By.NAME, symptom).click()
+        driver.find_element(By.ID, "enviar").click()
+        wait.until(ready.presence_of_element_located((By.ID, "clase")))
+        assert driver.find_element(By.ID, "revision").text == "Revisión por especialista"
+        # a wrong key is reported, not swallowed
+        driver.find_element(By.ID, "clave").clear()
+        driver.find_element(By.ID, "clave").send_keys("wrong-key")
+        driver.find_element(By.ID, "enviar").click()
+        assert "403" in wait.until(ready.presence_of_element_located((By.ID, "error"))).text
+    finally:
+        driver.quit()
+
+
+def test_schemathesis_finds_no_server_error(server, tmp_path):
+    binary = Path(sys.executable).parent / "schemathesis"
+    if not binary.exists():
+        binary = Path(shutil.which("schemathesis") or "schemathesis")
+    result = subprocess.run(
+        [str(binary), "run", server.url + "/openapi.json", "--checks", "not_a_server_error", "-H",
+         f"X-API-Key: {API_KEY}", "--max-examples", "40", "--generation-deterministic", "--workers", "2",
+         "--report-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "Tested: 7" in result.stdout and "No issues found" in result.stdout
+    generated = int(re.search(r"(\d+) generated", result.stdout).group(1))
+    assert generated > 500  # the predict operations were fuzzed with the model's schema, not skipped
