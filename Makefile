@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test lint repro gate bench bench-full clean s3-up s3-down
+.PHONY: setup run test lint repro gate bench bench-full bench-serve serve clean s3-up s3-down
 
 setup: $(VENV)/.installed
 
@@ -44,3 +44,11 @@ s3-up: setup  ## start the local S3 server (SeaweedFS on 127.0.0.1:8333, data in
 
 s3-down:  ## stop it (the data stays in .s3/)
 	$(BIN)/triage s3 down
+
+serve: setup  ## serve models/ (after `make run`) on 127.0.0.1:8000; development API key only
+	mkdir -p .serve/model && cp models/triage.onnx .serve/model/model.onnx && cp models/manifest.json .serve/model/
+	TRIAGE_API_KEYS=$${TRIAGE_API_KEYS:-dev-key-change-me-0000} TRIAGE_MODEL_DIR=.serve/model TRIAGE_LOG_DIR=.serve \
+	  PYTHONPATH=service:src $(BIN)/python -m triage_service
+
+bench-serve: setup  ## serving throughput and latency under wrk (apt-get install wrk)
+	$(BIN)/python benchmarks/serve.py

@@ -97,39 +97,43 @@ class Service:
 
     # --- predictions --------------------------------------------------------------------------------------------
     def predict(self, records: list, model: LoadedModel, started: float, batch: bool) -> list[dict]:
+        """Validate, score, decide, log and count. Plain Python over `tolist()` rows: for the usual one- to
+        few-row request, numpy calls on tiny arrays cost more than the arithmetic."""
         matrix = model.contract.matrix(records, prefix_rows=batch)
-        probabilities = model.probabilities(matrix)
-        decided = model.decide(probabilities)
-        top = probabilities.max(axis=1)
-        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        rows = model.probabilities(matrix).tolist()
+        classes, labels, orphan = model.classes, model.labels_es, model.orphan_index
+        lineage, env = model.lineage, self.settings.env
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
-        results, log_lines = [], []
-        lineage = model.lineage
-        for i, record in enumerate(records):
-            klass = model.classes[decided[i]]
-            review = bool(top[i] < model.review_threshold)
-            p = {name: round(float(value), 6) for name, value in zip(model.classes, probabilities[i], strict=True)}
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        results, log_lines, recent = [], [], []
+        for record, row in zip(records, rows, strict=True):
+            p_orphan = row[orphan]
+            if p_orphan >= model.orphan_threshold:
+                decided = orphan
+            else:
+                decided = max((k for k in range(len(row)) if k != orphan), key=row.__getitem__)
+            review = max(row) < model.review_threshold
+            probabilities = {name: round(value, 6) for name, value in zip(classes, row, strict=True)}
             request_id = uuid.uuid4().hex
-            result = {
-                "request_id": request_id, "triage_class": klass, "label_es": model.labels_es[decided[i]],
-                "probabilities": p, "specialist_review": review,
+            klass = classes[decided]
+            results.append({
+                "request_id": request_id, "triage_class": klass, "label_es": labels[decided],
+                "probabilities": probabilities, "specialist_review": review,
                 "message": model.review_message if review else None,
-                "orphan": {"probability": p["orphan"], "threshold": model.orphan_threshold,
-                           "compatible": bool(decided[i] == model.orphan_index)},
+                "orphan": {"probability": probabilities["orphan"], "threshold": model.orphan_threshold,
+                           "compatible": decided == orphan},
                 "model": lineage,
-            }
-            results.append(result)
-            log_lines.append({"request_id": request_id, "time": now, "env": self.settings.env,
-                              "model_version": lineage["version"], "model_sha256": lineage["sha256"],
-                              "input": record, "output": {"triage_class": klass, "probabilities": p,
-                                                          "specialist_review": review},
+            })
+            log_lines.append({"request_id": request_id, "time": now, "env": env, "model_version": lineage["version"],
+                              "model_sha256": lineage["sha256"], "input": record,
+                              "output": {"triage_class": klass, "probabilities": probabilities,
+                                         "specialist_review": review},
                               "latency_ms": latency_ms})
+            recent.append({"request_id": request_id, "time": now, "triage_class": klass, "specialist_review": review})
+            self.class_counts[klass] += 1
         self.log.append_many(log_lines)
         self.metrics.observe_predictions(results)
-        for result in results:
-            self.class_counts[result["triage_class"]] += 1
-        self.recent.extend({"request_id": r["request_id"], "time": now, "triage_class": r["triage_class"],
-                            "specialist_review": r["specialist_review"]} for r in results)
+        self.recent.extend(recent)
         return results
 
     def stats(self) -> dict:

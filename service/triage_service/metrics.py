@@ -25,10 +25,14 @@ class ServiceMetrics:
         self.reloads = Counter("triage_model_reloads", "Model loads by outcome", ["outcome"], registry=registry)
         self._total = 0
         self._reviewed = 0
+        self._class_children: dict = {}
 
     def observe_predictions(self, results: list[dict]) -> None:
         for result in results:
-            self.predictions.labels(result["triage_class"]).inc()
+            child = self._class_children.get(result["triage_class"])
+            if child is None:
+                child = self._class_children[result["triage_class"]] = self.predictions.labels(result["triage_class"])
+            child.inc()
             if result["specialist_review"]:
                 self.reviews.inc()
                 self._reviewed += 1

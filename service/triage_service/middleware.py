@@ -17,6 +17,7 @@ class GuardMiddleware:
         self.timeout_s = timeout_s
         self.metrics = metrics
         self.inflight = 0
+        self._children: dict = {}  # cached metric children per endpoint (label lookups are not free)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -38,6 +39,9 @@ class GuardMiddleware:
 
         self.inflight += 1
         started = time.perf_counter()
+        children = self._children.get(endpoint)
+        if children is None:
+            children = self._children[endpoint] = ({}, self.metrics.latency.labels(endpoint))
         try:
             async with asyncio.timeout(self.timeout_s):
                 await self.app(scope, receive, tracking_send)
@@ -47,8 +51,12 @@ class GuardMiddleware:
                 await _send_json(send, 504, b'{"detail":"request took longer than TRIAGE_REQUEST_TIMEOUT_S"}', [])
         finally:
             self.inflight -= 1
-            self.metrics.requests.labels(endpoint, str(status["code"])).inc()
-            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+            counters, latency = children
+            counter = counters.get(status["code"])
+            if counter is None:
+                counter = counters[status["code"]] = self.metrics.requests.labels(endpoint, str(status["code"]))
+            counter.inc()
+            latency.observe(time.perf_counter() - started)
 
 
 async def _send_json(send, status: int, body: bytes, headers: list) -> None:
