@@ -196,18 +196,23 @@ def create_app(settings: Settings) -> FastAPI:
             return problem(503, "model not loaded")
         return json_response(service.model.manifest)
 
+    async def accepted(request: Request) -> tuple[LoadedModel | None, object, Response | None]:
+        """Auth, readiness and JSON parsing shared by the prediction endpoints: (model, body, refusal)."""
+        denied = service.authorize(request)
+        if denied:
+            return None, None, denied
+        model = service.model
+        if model is None:
+            return None, None, problem(503, "model not loaded", {"Retry-After": "5"})
+        body, error = await _parse_json(request)
+        return model, body, error
+
     @app.post("/v1/predict", tags=["predict"], openapi_extra=_body("Patient"))
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
-        denied = service.authorize(request)
-        if denied:
-            return denied
-        model = service.model
-        if model is None:
-            return problem(503, "model not loaded", {"Retry-After": "5"})
-        record, error = await _parse_json(request)
-        if error:
-            return error
+        model, record, refusal = await accepted(request)
+        if refusal:
+            return refusal
         try:
             return json_response(service.predict([record], model, started, batch=False)[0])
         except InvalidRequest as invalid:
@@ -216,15 +221,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post("/v1/predict/batch", tags=["predict"], openapi_extra=_body("Batch"))
     async def predict_batch(request: Request) -> Response:
         started = time.perf_counter()
-        denied = service.authorize(request)
-        if denied:
-            return denied
-        model = service.model
-        if model is None:
-            return problem(503, "model not loaded", {"Retry-After": "5"})
-        body, error = await _parse_json(request)
-        if error:
-            return error
+        model, body, refusal = await accepted(request)
+        if refusal:
+            return refusal
         if not isinstance(body, dict) or set(body) != {"patients"} or not isinstance(body["patients"], list):
             return problem(422, [{"field": "body", "rule": 'an object {"patients": [...]} and nothing else',
                                   "value": None}])

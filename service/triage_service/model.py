@@ -39,13 +39,6 @@ class LoadedModel:
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         return self.session.run(["probabilities"], {self.input_name: matrix})[0]
 
-    def decide(self, probabilities: np.ndarray) -> np.ndarray:
-        """Orphan when P(orphan) reaches the manifest's tuned threshold, else the most probable other class."""
-        others = probabilities.copy()
-        others[:, self.orphan_index] = -1.0
-        return np.where(probabilities[:, self.orphan_index] >= self.orphan_threshold, self.orphan_index,
-                        others.argmax(axis=1))
-
 
 def build(model_bytes: bytes, manifest: dict, stage: str) -> LoadedModel:
     try:

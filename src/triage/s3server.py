@@ -61,7 +61,8 @@ class Credentials:
         if path.exists():
             data = json.loads(path.read_text())
             return cls(data["access_key"], data["secret_key"])
-        credentials = cls("triage" + secrets.token_hex(6), secrets.token_urlsafe(30))
+        # hex only: a secret starting with "-" would be read as an option by command-line tools (dvc remote modify)
+        credentials = cls("triage" + secrets.token_hex(6), secrets.token_hex(24))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(json.dumps({"access_key": credentials.access_key, "secret_key": credentials.secret_key}))

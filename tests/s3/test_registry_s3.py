@@ -167,3 +167,9 @@ def test_artifacts_yaml_agrees_with_dvc_yaml():
     committed = yaml.safe_load((REPO / "artifacts.yaml").read_text())
     assert committed == gto_index(dvc_artifacts(REPO))
     assert committed["triage-model"]["path"] == dvc_artifacts(REPO)["triage-model"]["path"] == "models/triage.onnx"
+
+
+def test_generated_secrets_are_safe_on_a_command_line(tmp_path):
+    for i in range(200):
+        credentials = LocalS3(tmp_path / str(i), port=1).credentials
+        assert credentials.secret_key.isalnum() and credentials.access_key.isalnum()
