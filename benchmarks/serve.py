@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "src"), str(REPO / "tests")]
+sys.path[:0] = [str(REPO / "src")]
 API_KEY = "benchmark-key-0123456789"
 PATIENT = {"age_years": 34, "sex": "F", "temperature_c": 38.4, "heart_rate_bpm": 96, "resp_rate_bpm": 18,
            "spo2_pct": 97, "systolic_bp_mmhg": 118, "symptom_days": 3, "comorbidity_count": 0, "sx_fever": 1,

@@ -25,9 +25,9 @@ def sample_cohort(model: GenerativeModel, n_visits: int, start_date: str, days: 
     cumulative = np.cumsum(model.prior_given_site, axis=1)
     diagnosis = np.minimum((cumulative[site] < rng.random(n_visits)[:, None]).sum(axis=1), len(model.codes) - 1)
     patient = _assign_patients(site, diagnosis, model, rng)
-    first_visit = _first_index(patient)
-    age = model.sample_age(diagnosis[first_visit], rng)[_inverse(patient)]
-    sex = model.sample_sex(diagnosis[first_visit], rng)[_inverse(patient)]
+    _, first_visit, visit_patient = np.unique(patient, return_index=True, return_inverse=True)
+    age = model.sample_age(diagnosis[first_visit], rng)[visit_patient]
+    sex = model.sample_sex(diagnosis[first_visit], rng)[visit_patient]
     features = model.sample_visit_features(diagnosis, age, rng)
     model.apply_missingness(features, site, rng)
     visit_date = _visit_dates(model.codes[diagnosis], start_date, days, rng)
@@ -37,7 +37,7 @@ def sample_cohort(model: GenerativeModel, n_visits: int, start_date: str, days: 
         "visit_date": visit_date, "site_id": model.site_ids[site], "age_years": age, "sex": sex, **features,
         "diagnosis_code": model.codes[diagnosis],
     })
-    return _add_identities(frame, patient, rng)
+    return _add_identities(frame, patient, first_visit, visit_patient, rng)
 
 
 def _assign_patients(site: np.ndarray, diagnosis: np.ndarray, model: GenerativeModel,
@@ -56,15 +56,6 @@ def _assign_patients(site: np.ndarray, diagnosis: np.ndarray, model: GenerativeM
     return patient
 
 
-def _first_index(patient: np.ndarray) -> np.ndarray:
-    _, first = np.unique(patient, return_index=True)
-    return first
-
-
-def _inverse(patient: np.ndarray) -> np.ndarray:
-    return np.unique(patient, return_inverse=True)[1]
-
-
 def _visit_dates(codes: np.ndarray, start_date: str, days: int, rng: np.random.Generator) -> np.ndarray:
     start = np.datetime64(start_date, "D")
     offsets = rng.integers(0, days, size=len(codes))
@@ -77,7 +68,8 @@ def _visit_dates(codes: np.ndarray, start_date: str, days: int, rng: np.random.G
     return (start + offsets).astype(str)
 
 
-def _add_identities(frame: pd.DataFrame, patient: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+def _add_identities(frame: pd.DataFrame, patient: np.ndarray, first_visit: np.ndarray, visit_patient: np.ndarray,
+                    rng: np.random.Generator) -> pd.DataFrame:
     """Personal-data columns a real extract carries (ingest must remove them)."""
     n_patients = patient.max() + 1
     names = (np.array(FIRST_NAMES)[rng.integers(0, len(FIRST_NAMES), n_patients)] + " " +
@@ -88,8 +80,7 @@ def _add_identities(frame: pd.DataFrame, patient: np.ndarray, rng: np.random.Gen
     visit = pd.to_datetime(frame["visit_date"]).to_numpy()
     birth = visit - (frame["age_years"].to_numpy() * 365.25 + rng.integers(0, 365, len(frame))).astype(
         "timedelta64[D]")
-    first = _first_index(patient)
-    birth_by_patient = birth[first][_inverse(patient)]
+    birth_by_patient = birth[first_visit][visit_patient]
     frame.insert(1, "full_name", names[patient])
     frame.insert(2, "national_id", national[patient])
     frame.insert(3, "birth_date", pd.to_datetime(birth_by_patient).strftime("%Y-%m-%d"))

@@ -37,13 +37,12 @@ AGE_BANDS = [(0, 1, "0-1"), (2, 11, "2-11"), (12, 17, "12-17"), (18, 39, "18-39"
 log = config.stage_logger("evaluate")
 
 
-def method_probabilities(valid: pd.DataFrame, test: pd.DataFrame, bayes_limit: bool
+def method_probabilities(pipeline, valid: pd.DataFrame, test: pd.DataFrame, bayes_limit: bool
                          ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Validation and test class probabilities of the model, the baselines and (if available) the Bayes limit."""
-    bundle = joblib.load(config.MODEL_BUNDLE)
     baselines = joblib.load(config.BASELINES_BUNDLE)
     x_valid, x_test = feature_matrix(valid), feature_matrix(test)
-    out = {"model": (bundle["pipeline"].predict_proba(x_valid), bundle["pipeline"].predict_proba(x_test))}
+    out = {"model": (pipeline.predict_proba(x_valid), pipeline.predict_proba(x_test))}
     for name, estimator in baselines.items():
         out[name] = (estimator.predict_proba(x_valid), estimator.predict_proba(x_test))
     out["rule"] = (rule_scores(valid), rule_scores(test))
@@ -126,12 +125,13 @@ def rounded(data):
     return data
 
 
-def evaluate(params: dict) -> tuple[dict, dict, dict]:
+def evaluate(params: dict, pipeline) -> tuple[dict, dict, dict, np.ndarray]:
+    """Metrics, subgroup recall, test probabilities per method, and the test labels."""
     settings, seed = params["evaluate"], params["base"]["seed"]
     valid, test = pd.read_parquet(config.VALID), pd.read_parquet(config.TEST)
     y_valid, y = class_targets(valid), class_targets(test)
     holdout = read_holdout(params["split"].get("holdout_file"))
-    probabilities = method_probabilities(valid, test, settings["bayes_limit"])
+    probabilities = method_probabilities(pipeline, valid, test, settings["bayes_limit"])
     p_valid, p_test = probabilities.pop("model")
     log.info("scoring %d test rows; bootstrap intervals over %d resamples", len(test), settings["bootstrap"])
     report, threshold = model_report(y, p_valid, y_valid, p_test, test, settings, seed, holdout)
@@ -147,17 +147,15 @@ def evaluate(params: dict) -> tuple[dict, dict, dict]:
         report["orphan_recall"] >= b["orphan_recall_at_model_precision"] for b in others.values())
     subgroups = subgroup_recall(test, y, decide(p_test, threshold))
     curves = {"model": p_test, **{k: v[1] for k, v in probabilities.items()}}
-    return rounded(metrics), rounded(subgroups), curves
+    return rounded(metrics), rounded(subgroups), curves, y
 
 
 def main() -> None:
     params = config.load_params()
-    metrics, subgroups, curves = evaluate(params)
+    pipeline = joblib.load(config.MODEL_BUNDLE)["pipeline"]
+    metrics, subgroups, curves, y = evaluate(params, pipeline)
     write_json(metrics, config.REPORTS / "metrics.json")
     write_json(subgroups, config.REPORTS / "subgroups.json")
-    test = pd.read_parquet(config.TEST)
-    y = class_targets(test)
-    pipeline = joblib.load(config.MODEL_BUNDLE)["pipeline"]
     importance = pd.Series(pipeline.named_steps["model"].get_feature_importance(), index=PREPROCESSED_FEATURES)
     tables = write_plot_tables(y, curves, metrics["model"]["orphan_threshold"], importance,
                                config.REPORTS / "plots")
