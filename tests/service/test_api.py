@@ -144,3 +144,28 @@ def test_log_lines_equal_successful_predictions_under_concurrency(server, test_r
     assert not any("full_name" in p["input"] or "patient_id" in p["input"] for p in parsed)
     with server.client() as client:
         assert client.get("/v1/stats").json()["total_predictions"] == before_stats + ok
+
+
+async def _post_all(url: str, records: list[dict], concurrency: int) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": API_KEY}, limits=limits, timeout=30) as client:
+        return await asyncio.gather(*(client.post("/v1/predict", json=r) for r in records))
+
+
+def test_micro_batched_answers_belong_to_their_own_request(server, test_records, model_dir):
+    """Concurrent requests share ONNX Runtime calls; each answer must still be its own row's, to the last digit."""
+    from triage_service.model import load_local
+
+    model = load_local(model_dir, "dev")
+    records = test_records[:200]
+    expected = [model.probabilities(model.contract.matrix([record], prefix_rows=False))[0] for record in records]
+    with server.client() as client:
+        before = client.get("/v1/stats").json()["inference"]
+    responses = asyncio.run(_post_all(server.url, records, concurrency=32))
+    with server.client() as client:
+        after = client.get("/v1/stats").json()["inference"]
+    for response, probabilities in zip(responses, expected, strict=True):
+        served = response.json()["probabilities"]
+        assert [served[c] for c in model.classes] == pytest.approx(probabilities.tolist(), abs=1e-6)
+    rows, calls = after["rows"] - before["rows"], after["calls"] - before["calls"]
+    assert rows == len(records) and calls < rows  # some requests were scored together
