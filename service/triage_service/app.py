@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
+import hmac
 import itertools
 import logging
 import secrets
@@ -32,6 +34,7 @@ from .settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 API_KEY_HEADER = "x-api-key"
+VISIT_HEADER = "X-Visit-Id"
 log = logging.getLogger("triage.service")
 
 
@@ -63,6 +66,7 @@ class Service:
         self.batcher = InferenceBatcher()
         self._id_prefix = secrets.token_hex(8)
         self._id_counter = itertools.count()
+        self._pseudonym_key = settings.pseudonym_key.encode() if settings.pseudonym_key else None
 
     # --- model ------------------------------------------------------------------------------------------------
     def load(self) -> LoadedModel:
@@ -101,7 +105,8 @@ class Service:
         return None if accepted else problem(403, "API key not accepted")
 
     # --- predictions --------------------------------------------------------------------------------------------
-    async def predict(self, records: list, model: LoadedModel, started: float, batch: bool) -> list[dict]:
+    async def predict(self, records: list, model: LoadedModel, started: float, batch: bool,
+                      visit_refs: list[str | None] | None = None) -> list[dict]:
         """Validate (here, on the event loop), score (on the inference thread, micro-batched), then decide, log and
         count. Plain Python over `tolist()` rows: for the usual one- to few-row request, numpy calls on tiny arrays
         cost more than the arithmetic."""
@@ -113,7 +118,8 @@ class Service:
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         results, log_lines, recent, counts = [], [], [], self.class_counts
-        for record, row in zip(records, rows, strict=True):
+        refs = visit_refs or [None] * len(records)
+        for record, row, visit_ref in zip(records, rows, refs, strict=True):
             decided = orphan if row[orphan] >= threshold else max(others, key=row.__getitem__)
             review = max(row) < review_at
             probabilities = dict(zip(classes, [round(value, 6) for value in row], strict=True))
@@ -129,14 +135,34 @@ class Service:
             })
             output = {"triage_class": klass, "probabilities": probabilities, "specialist_review": review}
             log_lines.append({"request_id": request_id, "time": now, "env": env, "model_version": lineage["version"],
-                              "model_sha256": lineage["sha256"], "input": record, "output": output,
-                              "latency_ms": latency_ms})
+                              "model_sha256": lineage["sha256"], "visit_ref": visit_ref, "input": record,
+                              "output": output, "latency_ms": latency_ms})
             recent.append({"request_id": request_id, "time": now, "triage_class": klass, "specialist_review": review})
             counts[klass] += 1
         self.log.append_many(log_lines)
         self.metrics.observe_predictions(results)
         self.recent.extend(recent)
         return results
+
+    def visit_refs(self, visit_ids: object, count: int, field: str) -> list[str | None]:
+        """Keyed pseudonyms of the caller's visit ids (so labels that arrive later can be joined to predictions);
+        the ids themselves are never logged."""
+        if visit_ids is None:
+            return [None] * count
+        if not isinstance(visit_ids, list) or len(visit_ids) != count:
+            raise InvalidRequest([{"field": field, "rule": f"a list of {count} visit ids, one per patient",
+                                   "value": None}])
+        if self._pseudonym_key is None:
+            raise InvalidRequest([{"field": field, "rule": "visit ids are accepted only when the service has a "
+                                   "pseudonymisation key (TRIAGE_PSEUDONYM_KEY)", "value": None}])
+        refs = []
+        for position, visit_id in enumerate(visit_ids):
+            if not isinstance(visit_id, str) or not 1 <= len(visit_id.strip()) <= 64:
+                raise InvalidRequest([{"field": f"{field}[{position}]" if count > 1 or field != VISIT_HEADER
+                                       else field, "rule": "a visit id of 1 to 64 characters",
+                                       "value": visit_id if isinstance(visit_id, str | int) else None}])
+            refs.append(hmac.new(self._pseudonym_key, visit_id.strip().encode(), hashlib.sha256).hexdigest()[:24])
+        return refs
 
     def next_request_id(self) -> str:
         """32 hex characters like a UUID: a random per-process prefix and a counter (no syscall per request)."""
@@ -225,7 +251,9 @@ def create_app(settings: Settings) -> FastAPI:
         if refusal:
             return refusal
         try:
-            return json_response((await service.predict([record], model, started, batch=False))[0])
+            visit_id = request.headers.get(VISIT_HEADER)
+            refs = service.visit_refs(None if visit_id is None else [visit_id], 1, VISIT_HEADER)
+            return json_response((await service.predict([record], model, started, batch=False, visit_refs=refs))[0])
         except InvalidRequest as invalid:
             return problem(422, invalid.errors)
 
@@ -234,9 +262,10 @@ def create_app(settings: Settings) -> FastAPI:
         model, body, refusal = await accepted(request)
         if refusal:
             return refusal
-        if not isinstance(body, dict) or set(body) != {"patients"} or not isinstance(body["patients"], list):
-            return problem(422, [{"field": "body", "rule": 'an object {"patients": [...]} and nothing else',
-                                  "value": None}])
+        if not isinstance(body, dict) or "patients" not in body or not set(body) <= {"patients", "visit_ids"} \
+                or not isinstance(body["patients"], list):
+            return problem(422, [{"field": "body", "rule": 'an object {"patients": [...]} (and optionally '
+                                  '"visit_ids": [...]) and nothing else', "value": None}])
         patients = body["patients"]
         if len(patients) > settings.max_batch:
             return problem(413, f"batch of {len(patients)} patients exceeds the limit of {settings.max_batch} "
@@ -244,7 +273,9 @@ def create_app(settings: Settings) -> FastAPI:
         if not patients:
             return json_response({"predictions": []})
         try:
-            return json_response({"predictions": await service.predict(patients, model, started, batch=True)})
+            refs = service.visit_refs(body.get("visit_ids"), len(patients), "visit_ids")
+            return json_response({"predictions": await service.predict(patients, model, started, batch=True,
+                                                                       visit_refs=refs)})
         except InvalidRequest as invalid:
             return problem(422, invalid.errors)
 
@@ -288,7 +319,8 @@ def create_app(settings: Settings) -> FastAPI:
             schema["components"]["schemas"]["Batch"] = {
                 "type": "object", "required": ["patients"], "additionalProperties": False,
                 "properties": {"patients": {"type": "array", "maxItems": settings.max_batch,
-                                            "items": {"$ref": "#/components/schemas/Patient"}}}}
+                                            "items": {"$ref": "#/components/schemas/Patient"}},
+                               "visit_ids": VISIT_IDS_SCHEMA}}
         schema.setdefault("components", {})["securitySchemes"] = {
             "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
         for path in ("/v1/predict", "/v1/predict/batch", "/v1/stats", "/admin/reload"):
@@ -312,9 +344,17 @@ def _operation(summary: str, body: str | None, tag: str) -> dict:
     return operation
 
 
+VISIT_IDS_SCHEMA = {
+    "type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 64},
+    "description": "Optional, one per patient: the caller's visit ids, logged only as keyed hashes so that labels "
+                   "arriving later can be joined to the predictions. Needs TRIAGE_PSEUDONYM_KEY on the server."}
+VISIT_HEADER_DOC = {"name": VISIT_HEADER, "in": "header", "required": False, "schema": {"type": "string"},
+                    "description": VISIT_IDS_SCHEMA["description"]}
+
 RAW_ROUTE_DOCS = {
     "/healthz": {"get": _operation("Process alive", None, "health")},
-    "/v1/predict": {"post": _operation("Triage one patient", "Patient", "predict")},
+    "/v1/predict": {"post": {**_operation("Triage one patient", "Patient", "predict"),
+                             "parameters": [VISIT_HEADER_DOC]}},
     "/v1/predict/batch": {"post": _operation("Triage a batch of patients", "Batch", "predict")},
 }
 

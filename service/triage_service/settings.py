@@ -26,6 +26,7 @@ class Settings:
     request_timeout_s: float
     log_push_interval_s: float
     stats_recent: int
+    pseudonym_key: str | None = None  # HMAC key for visit ids sent with predictions (logged only as keyed hashes)
 
     @property
     def log_file(self) -> Path:
@@ -60,6 +61,7 @@ class Settings:
             request_timeout_s=_number(env, "TRIAGE_REQUEST_TIMEOUT_S", 5.0, float, 0.01, 600),
             log_push_interval_s=_number(env, "TRIAGE_LOG_PUSH_INTERVAL_S", 60.0, float, 0, 86_400),
             stats_recent=_number(env, "TRIAGE_STATS_RECENT", 20, int, 0, 10_000),
+            pseudonym_key=_pseudonym_key(env),
         )
 
 
@@ -74,3 +76,10 @@ def _number(env: dict[str, str], name: str, default, kind, low, high):
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {raw!r}")
     return value
+
+
+def _pseudonym_key(env: dict[str, str]) -> str | None:
+    key = env.get("TRIAGE_PSEUDONYM_KEY") or None
+    if key is not None and len(key) < 16:
+        raise ConfigError("TRIAGE_PSEUDONYM_KEY must be at least 16 characters long")
+    return key

@@ -1,0 +1,61 @@
+"""A shifted cohort for monitoring: another season and site mix, an outbreak of one common disease and a rise of one
+orphan disease, drawn from the same generative model (so the true labels are known and the posterior is exact)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from triage import schema
+from triage.cohort.generative import GenerativeModel
+from triage.cohort.sample import SEASONAL_PREFIXES, sample_cohort
+
+
+def shifted_model(model: GenerativeModel, settings: dict) -> GenerativeModel:
+    """The model with its site weights and diagnosis priors moved as `settings` (params simulate.shift) says."""
+    sites = model.site_weights ** float(settings["site_weight_power"])  # negative power: the small sites dominate
+    prior = model.prior_given_site.copy()
+    codes = [str(code) for code in model.codes]
+    factors = np.ones(len(codes))
+    factors[[code.startswith(SEASONAL_PREFIXES) for code in codes]] *= settings["seasonal_factor"]
+    factors[[code.startswith(settings["outbreak_code"]) for code in codes]] *= settings["outbreak_factor"]
+    factors[model.codes == rising_orphan(model)] *= settings["orphan_factor"]
+    prior *= factors[None, :]
+    return replace(model, site_weights=sites / sites.sum(), prior_given_site=prior / prior.sum(axis=1, keepdims=True))
+
+
+def rising_orphan(model: GenerativeModel) -> str:
+    """The orphan disease that rises: the second most frequent one seen in training (deterministic)."""
+    orphan = schema.CLASSES.index(schema.ORPHAN_CLASS)
+    seen = (model.class_index == orphan) & ~np.isin(model.codes, model.unseen)
+    candidates = np.flatnonzero(seen)
+    ranked = candidates[np.argsort(-model.prior[candidates], kind="stable")]
+    return str(model.codes[ranked[min(1, len(ranked) - 1)]])
+
+
+def sample_shifted(model: GenerativeModel, settings: dict, n_visits: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return sample_cohort(shifted_model(model, settings), n_visits, settings["start_date"], settings["days"], rng)
+
+
+def sample_reference(model: GenerativeModel, simulate: dict, n_visits: int, seed: int) -> pd.DataFrame:
+    """A fresh sample of the training distribution (for false-alarm checks)."""
+    rng = np.random.default_rng(seed)
+    return sample_cohort(model, n_visits, simulate["start_date"], simulate["days"], rng)
+
+
+def api_records(frame: pd.DataFrame) -> list[dict]:
+    """Visits as prediction requests: the model features only, missing values left out."""
+    records = []
+    for row in frame[list(schema.MODEL_FEATURES)].to_dict(orient="records"):
+        record = {}
+        for name, value in row.items():
+            if name == "sex":
+                record[name] = str(value)
+            elif value is not None and not (isinstance(value, float) and math.isnan(value)):
+                record[name] = float(value) if name == "temperature_c" else int(value)
+        records.append(record)
+    return records

@@ -1,0 +1,132 @@
+"""`triage monitor`: read an environment's prediction log, take the recent window of the profiled model, compare it
+with the reference profile, join labels when given, write the reports and return the verdict."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from triage.monitoring.drift import Thresholds, compare, label_index
+from triage.monitoring.predlog import read_prediction_log
+from triage.monitoring.report import write_reports
+from triage.stages.ingest import KEY_VARIABLE, derive_labels, pseudonymise, read_diagnosis_map, read_extract
+from triage_store import ModelStore
+
+log = logging.getLogger("triage.monitor")
+EXIT_NO_DRIFT, EXIT_CANNOT_JUDGE, EXIT_DRIFT = 0, 2, 3
+
+
+class MonitorError(RuntimeError):
+    """The monitor cannot reach a verdict (no log, too few predictions, bad labels): exit code 2."""
+
+
+@dataclass(frozen=True)
+class MonitorRequest:
+    env: str
+    source: str  # a local log file or directory, or s3://BUCKET/predictions/<env>/
+    profile: dict
+    params: dict
+    out_dir: Path
+    labels_file: Path | None = None
+    window: int | None = None
+
+
+def labelled_classes(path: Path, key: bytes) -> pd.DataFrame:
+    """A labelled extract (the raw contract: visit_id and diagnosis_code at least) as visit_ref → class index."""
+    extract = read_extract(path)
+    missing = {"visit_id", "diagnosis_code"} - set(extract.columns)
+    if missing:
+        raise MonitorError(f"labels {path}: column(s) {sorted(missing)} missing (the raw extract contract)")
+    codes = extract["diagnosis_code"].str.strip().str.upper()
+    classes = derive_labels(codes, read_diagnosis_map())
+    known = classes.notna()
+    frame = pd.DataFrame({"visit_ref": pseudonymise(extract["visit_id"].str.strip(), key), "label": classes})[known]
+    if (~known).any():
+        log.warning("labels: %d row(s) with a diagnosis code not in the diagnosis map were left out", (~known).sum())
+    return frame.drop_duplicates("visit_ref", keep="last")
+
+
+def pseudonym_key() -> bytes:
+    from triage.stages.ingest import DEVELOPMENT_KEY
+
+    return os.environ.get(KEY_VARIABLE, DEVELOPMENT_KEY).encode("utf-8")
+
+
+def store_for(source: str) -> ModelStore | None:
+    if not source.startswith("s3://"):
+        return None
+    bucket = source.removeprefix("s3://").split("/", 1)[0]
+    return ModelStore.from_env(bucket)
+
+
+def run_monitor(request: MonitorRequest) -> dict:
+    profile, params = request.profile, request.params
+    store = store_for(request.source)
+    try:
+        logged = read_prediction_log(request.source, request.env, profile["classes"], store)
+    except FileNotFoundError as error:
+        raise MonitorError(str(error)) from error
+    frame = logged.frame
+    own = frame[frame["model_sha256"] == profile["model"]["sha256"]]
+    window = own.tail(request.window or params["monitor"]["window"]).reset_index(drop=True)
+    thresholds = Thresholds.from_params(params)
+    labels = None
+    joined = window
+    if request.labels_file is not None:
+        truth = labelled_classes(request.labels_file, pseudonym_key())
+        joined = window.merge(truth, on="visit_ref", how="inner")
+        if joined.empty:
+            raise MonitorError(f"labels {request.labels_file}: no visit matches a logged prediction of this window")
+        labels = label_index(joined["label"])
+    try:
+        result = compare(profile, joined if labels is not None else window, thresholds, labels)
+    except ValueError as error:
+        raise MonitorError(str(error)) from error
+    report = {
+        "drift_detected": result.pop("drift_detected"), "reasons": result.pop("reasons"), "env": request.env,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "sources": logged.sources,
+        "model": profile["model"], "reference_rows": profile["rows"],
+        "log_lines": len(frame) + logged.unreadable_lines, "unreadable_lines": logged.unreadable_lines,
+        "other_model_lines": int(len(frame) - len(own)),
+        "window": {"rows": len(window), "first": _first(window, "time"), "last": _last(window, "time")},
+        "thresholds": {"alpha": thresholds.alpha, "psi": thresholds.psi,
+                       "missing_rate_change": thresholds.missing_rate_change,
+                       "review_share_change": thresholds.review_share_change,
+                       "estimated_f1_drop": thresholds.estimated_f1_drop, "min_macro_f1": thresholds.min_macro_f1,
+                       "min_orphan_recall": thresholds.min_orphan_recall},
+        **result,
+    }
+    paths = write_reports(report, profile, request.out_dir, params["monitor"]["top_features"])
+    if store is not None:
+        stamp = report["created_at"].replace(":", "")
+        for kind, path in paths.items():
+            store.client.put_object(Bucket=store.bucket, Key=f"monitoring/{request.env}/{stamp}/{path.name}",
+                                    Body=path.read_bytes(), ContentType=_content_type(kind))
+    report["paths"] = {kind: str(path) for kind, path in paths.items()}
+    return report
+
+
+def _first(frame: pd.DataFrame, column: str):
+    return frame[column].iloc[0] if len(frame) else None
+
+
+def _last(frame: pd.DataFrame, column: str):
+    return frame[column].iloc[-1] if len(frame) else None
+
+
+def _content_type(kind: str) -> str:
+    return {"json": "application/json", "markdown": "text/markdown; charset=utf-8",
+            "html": "text/html; charset=utf-8"}[kind]
+
+
+def exit_code(report: dict) -> int:
+    return EXIT_DRIFT if report["drift_detected"] else EXIT_NO_DRIFT
+
+
+__all__ = ["EXIT_CANNOT_JUDGE", "EXIT_DRIFT", "EXIT_NO_DRIFT", "MonitorError", "MonitorRequest", "run_monitor",
+           "exit_code"]

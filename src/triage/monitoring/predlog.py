@@ -1,0 +1,76 @@
+"""Reading the service's prediction log (JSON lines) from a local file, a directory of pushed segments, or
+s3://BUCKET/predictions/<env>/, into one table: the input features, the output, the lineage and the visit ref."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from triage import schema
+from triage_store import ModelStore
+
+
+@dataclass
+class PredictionLog:
+    frame: pd.DataFrame  # one row per logged prediction, oldest first
+    sources: list[str]
+    unreadable_lines: int  # e.g. the line a crash cut short; counted, never silently dropped
+
+
+def log_keys(store: ModelStore, env: str) -> list[str]:
+    paginator = store.client.get_paginator("list_objects_v2")
+    keys = []
+    for page in paginator.paginate(Bucket=store.bucket, Prefix=f"predictions/{env}/"):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    return sorted(keys)
+
+
+def read_lines_s3(store: ModelStore, env: str) -> tuple[list[bytes], list[str]]:
+    keys = log_keys(store, env)
+    chunks = [store.client.get_object(Bucket=store.bucket, Key=key)["Body"].read() for key in keys]
+    return b"".join(chunks).splitlines(), [f"s3://{store.bucket}/{key}" for key in keys]
+
+
+def read_lines_local(path: Path, env: str) -> tuple[list[bytes], list[str]]:
+    files = sorted(path.glob(f"predicciones_{env}*.txt")) if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        raise FileNotFoundError(f"no prediction log for {env!r} at {path}")
+    return b"".join(f.read_bytes() for f in files).splitlines(), [str(f) for f in files]
+
+
+def to_frame(lines: list[bytes], classes: list[str]) -> tuple[pd.DataFrame, int]:
+    rows, unreadable = [], 0
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            output = entry["output"]
+            row = {name: entry["input"].get(name) for name in schema.MODEL_FEATURES}
+            row.update({f"p_{c}": output["probabilities"][c] for c in classes})
+            row.update({"request_id": entry["request_id"], "time": entry["time"],
+                        "model_sha256": entry.get("model_sha256"), "model_version": entry.get("model_version"),
+                        "visit_ref": entry.get("visit_ref"), "triage_class": output["triage_class"],
+                        "specialist_review": bool(output["specialist_review"])})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            unreadable += 1
+            continue
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=[*schema.MODEL_FEATURES, *(f"p_{c}" for c in classes), "request_id", "time",
+                                        "model_sha256", "model_version", "visit_ref", "triage_class",
+                                        "specialist_review"])
+    for name in schema.MODEL_FEATURES:
+        if name != "sex":
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(np.float64)
+    return frame.sort_values("time", kind="stable").reset_index(drop=True), unreadable
+
+
+def read_prediction_log(source: str, env: str, classes: list[str], store: ModelStore | None = None) -> PredictionLog:
+    if source.startswith("s3://"):
+        lines, sources = read_lines_s3(store, env)
+    else:
+        lines, sources = read_lines_local(Path(source), env)
+    frame, unreadable = to_frame(lines, classes)
+    return PredictionLog(frame, sources, unreadable)

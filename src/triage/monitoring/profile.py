@@ -1,0 +1,83 @@
+"""The training reference profile: what the live traffic is compared with.
+
+Built from the validation part (the unresampled distribution the model's thresholds were tuned on) and the exported
+model's own outputs on it: per-feature distributions (quantile bins, a value sample for the KS test, category
+counts, missing counts), the true class mix, the predicted class mix and specialist-review share under the manifest's
+thresholds, the predicted-probability histograms, and the label-free performance estimate on the same rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from triage import schema
+from triage.metrics import decide
+from triage.monitoring.performance import estimated_performance
+
+NUMERIC = {field.name for field in schema.NUMERIC_FIELDS}
+QUANTILE_BINS = 10
+KS_SAMPLE = 5000
+PROBABILITY_EDGES = np.linspace(0.0, 1.0, 21)
+
+
+def feature_kind(name: str) -> str:
+    if name in NUMERIC:
+        return "numeric"
+    return "category" if name == "sex" else "binary"
+
+
+def numeric_profile(values: pd.Series, rng: np.random.Generator) -> dict:
+    present = values.dropna().to_numpy(dtype=np.float64)
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, QUANTILE_BINS + 1)[1:-1])) if len(present) else []
+    sample = rng.choice(present, size=min(KS_SAMPLE, len(present)), replace=False) if len(present) else present
+    return {"kind": "numeric", "rows": len(values), "missing": int(values.isna().sum()),
+            "edges": [float(e) for e in edges], "counts": bin_counts(present, np.asarray(edges)).tolist(),
+            "mean": float(present.mean()) if len(present) else None, "sample": np.sort(sample).tolist()}
+
+
+def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts over the bins (-inf, e1], (e1, e2], ..., (ek, inf)."""
+    return np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1)
+
+
+def categorical_profile(values: pd.Series, kind: str) -> dict:
+    present = values.dropna()
+    if kind == "binary":
+        present = present.astype(int).astype(str)
+        categories = ["0", "1"]
+    else:
+        present = present.astype(str)
+        categories = list(schema.SEX_CODES)
+    counts = present.value_counts()
+    return {"kind": kind, "rows": len(values), "missing": int(values.isna().sum()), "categories": categories,
+            "counts": [int(counts.get(c, 0)) for c in categories]}
+
+
+def build_profile(frame: pd.DataFrame, probabilities: np.ndarray, manifest: dict, seed: int) -> dict:
+    """`frame` holds the model features and the true class; `probabilities` the model's outputs on it."""
+    rng = np.random.default_rng(seed)
+    features = {}
+    for name in schema.MODEL_FEATURES:
+        kind = feature_kind(name)
+        features[name] = numeric_profile(frame[name], rng) if kind == "numeric" else \
+            categorical_profile(frame[name], kind)
+    thresholds = manifest["thresholds"]
+    decided = decide(probabilities, thresholds["orphan"])
+    labels = frame[schema.LABEL_COLUMN].map(schema.CLASSES.index).to_numpy()
+    n_classes = len(schema.CLASSES)
+    return {
+        "model": {"name": manifest["name"], "sha256": manifest["onnx"]["sha256"]},
+        "schema_version": schema.SCHEMA_VERSION,
+        "rows": len(frame),
+        "classes": list(schema.CLASSES),
+        "thresholds": {"orphan": float(thresholds["orphan"]), "review": float(thresholds["review"])},
+        "features": features,
+        "label_counts": np.bincount(labels, minlength=n_classes).tolist(),
+        "predicted_counts": np.bincount(decided, minlength=n_classes).tolist(),
+        "review_count": int((probabilities.max(axis=1) < thresholds["review"]).sum()),
+        "probability_edges": PROBABILITY_EDGES.tolist(),
+        "probability_counts": {c: np.histogram(probabilities[:, k], PROBABILITY_EDGES)[0].tolist()
+                               for k, c in enumerate(schema.CLASSES)},
+        "estimated_performance": estimated_performance(probabilities, decided),
+    }

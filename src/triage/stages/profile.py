@@ -1,0 +1,33 @@
+"""Stage `profile`: the training reference profile the drift monitor compares live traffic with.
+
+Runs the exported ONNX model (the artifact the service serves) on the validation part and writes
+models/reference_profile.json beside the model.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from triage import config
+from triage.features import feature_matrix
+from triage.monitoring.profile import build_profile
+from triage.onnx_export import onnx_session
+from triage.tables import read_json, write_json
+
+REFERENCE_PROFILE = config.MODELS / "reference_profile.json"
+log = config.stage_logger("profile")
+
+
+def main() -> None:
+    params = config.load_params()
+    manifest = read_json(config.MANIFEST)
+    frame = pd.read_parquet(config.VALID)
+    session = onnx_session(config.ONNX_MODEL.read_bytes())
+    probabilities = session.run(["probabilities"], {manifest["onnx"]["input"]["name"]: feature_matrix(frame)})[0]
+    profile = build_profile(frame, probabilities.astype("float64"), manifest, params["base"]["seed"])
+    write_json(profile, REFERENCE_PROFILE)
+    log.info("reference profile of %d validation rows written to %s", len(frame), REFERENCE_PROFILE)
+
+
+if __name__ == "__main__":
+    main()
