@@ -158,7 +158,56 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             sub.add_argument("--dest", required=True)
         sub.set_defaults(handler=handler)
+
+    add_monitor_parser(commands)
+    add_shift_parser(commands)
+    add_retrain_parser(commands)
     return parser
+
+
+def add_monitor_parser(commands) -> None:
+    parser = commands.add_parser("monitor", help="compare an environment's recent predictions with the training "
+                                 "reference; exit 3 on drift")
+    parser.add_argument("--env", required=True, choices=["dev", "prod"])
+    parser.add_argument("--log", default=None, help="prediction log: a file, a directory of pushed segments, or "
+                        "s3://BUCKET/predictions/<env>/ (default: the bucket when $TRIAGE_BUCKET is set, else "
+                        "$TRIAGE_LOG_DIR/predicciones_<env>.txt)")
+    parser.add_argument("--profile", default=None, help="reference profile JSON (default: published beside the "
+                        "stage's model, else models/reference_profile.json)")
+    parser.add_argument("--labels", default=None, help="a labelled extract (visit_id, diagnosis_code) to join")
+    parser.add_argument("--window", type=int, default=None, help="most recent predictions (default: monitor.window)")
+    parser.add_argument("--out", default=None, help="report directory (default reports/drift/<env>)")
+    parser.add_argument("--params", default="params.yaml")
+    parser.set_defaults(handler=lambda args: _lazy('triage.monitoring.monitor', args))
+
+
+def add_shift_parser(commands) -> None:
+    parser = commands.add_parser("simulate-shift", help="draw visits of the shifted cohort (params simulate.shift) "
+                                 "as a labelled raw extract and as prediction requests")
+    parser.add_argument("--visits", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--reference", action="store_true", help="draw from the training distribution instead")
+    parser.add_argument("--extract", required=True, help="labelled extract to write (CSV, the raw contract)")
+    parser.add_argument("--requests", required=True, help="batch requests to write (JSON: patients + visit_ids)")
+    parser.add_argument("--params", default="params.yaml")
+    parser.set_defaults(handler=lambda args: _lazy("triage.cohort.shift", args))
+
+
+def add_retrain_parser(commands) -> None:
+    parser = commands.add_parser("retrain", help="add a labelled extract, dvc repro, gate; if it passes, commit, "
+                                 "register the next version and promote it to dev (exit 4 when the gate fails)")
+    parser.add_argument("--extract", required=True, help="the new labelled extract (CSV or Parquet, raw contract)")
+    parser.add_argument("--repo", default=".")
+    parser.add_argument("--stage", default="dev", choices=["dev"], help="prod stays a human decision")
+    parser.add_argument("--push", default=None, metavar="REMOTE", help="dvc push to this remote before registering")
+    parser.set_defaults(handler=lambda args: _lazy("triage.retrain", args))
+
+
+def _lazy(module: str, args: argparse.Namespace) -> int:
+    """Run a command whose module is heavy (pandas, scipy) only when that command is chosen."""
+    import importlib
+
+    return importlib.import_module(module).command(args)
 
 
 def main(argv: list[str] | None = None) -> int:

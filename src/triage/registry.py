@@ -20,6 +20,7 @@ from triage_store import ModelStore, StoreError, sha256_hex
 ARTIFACT = "triage-model"
 ONNX_PATH = "models/triage.onnx"
 MANIFEST_PATH = "models/manifest.json"
+PROFILE_PATH = "models/reference_profile.json"
 
 
 class RegistryError(RuntimeError):
@@ -77,21 +78,25 @@ def remote_config_from_env() -> dict:
     return config
 
 
-def fetch_from_remote(repo: Path, version: PromotedVersion, remote: str) -> tuple[bytes, bytes]:
-    """The version's ONNX file and manifest from the DVC remote, through an empty cache (never the work tree)."""
+def fetch_from_remote(repo: Path, version: PromotedVersion, remote: str) -> tuple[bytes, bytes, bytes | None]:
+    """The version's ONNX file, manifest and reference profile (None for versions made before the profile stage)
+    from the DVC remote, through an empty cache (never the work tree)."""
     import dvc.api
 
     with tempfile.TemporaryDirectory(prefix="triage-fetch-") as cache:
-        files = []
-        for path in (ONNX_PATH, MANIFEST_PATH):
+        files: list[bytes | None] = []
+        for path in (ONNX_PATH, MANIFEST_PATH, PROFILE_PATH):
             try:
                 files.append(dvc.api.read(path, repo=str(repo), rev=version.commit, remote=remote, mode="rb",
                                           config={"cache": {"dir": cache}},
                                           remote_config=remote_config_from_env() or None))
             except Exception as error:  # dvc raises several types for a missing object; all mean the same here
+                if path == PROFILE_PATH:
+                    files.append(None)
+                    continue
                 raise RegistryError(f"{version.tag}: {path} is not in DVC remote {remote!r} ({type(error).__name__}"
                                     f"): run `dvc push -r {remote}` at {version.commit[:8]}") from error
-    return files[0], files[1]
+    return files[0], files[1], files[2]
 
 
 def model_card(manifest: dict) -> str:
@@ -147,7 +152,7 @@ def model_card(manifest: dict) -> str:
 
 def publish(repo: Path, stage: str, store: ModelStore, remote: str = "s3", name: str = ARTIFACT) -> dict:
     version = promoted_version(repo, stage, name)
-    model, manifest_bytes = fetch_from_remote(repo, version, remote)
+    model, manifest_bytes, profile = fetch_from_remote(repo, version, remote)
     manifest = json.loads(manifest_bytes)
     if sha256_hex(model) != manifest["onnx"]["sha256"]:
         raise RegistryError(f"{version.tag}: the ONNX file's sha256 does not match its manifest; refusing")
@@ -155,7 +160,7 @@ def publish(repo: Path, stage: str, store: ModelStore, remote: str = "s3", name:
                             "commit": version.commit, "published_at": datetime.now(UTC).isoformat(timespec="seconds")}
     manifest["version"] = version.version
     try:
-        store.publish(stage, model, manifest, model_card(manifest))
+        store.publish(stage, model, manifest, model_card(manifest), profile)
     except StoreError as error:
         raise RegistryError(str(error)) from error
     return manifest

@@ -24,6 +24,7 @@ from typing import Any
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 CARD_FILE = "model-card.md"
+PROFILE_FILE = "reference_profile.json"  # the drift monitor's training reference for this model
 STAGES = ("dev", "prod")
 
 
@@ -102,15 +103,25 @@ class ModelStore:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
                                Metadata={"sha256": sha256_hex(body)})
 
-    def publish(self, stage: str, model: bytes, manifest: dict, card: str) -> None:
-        """Upload card and model, then the manifest (the commit point). The manifest must match the model."""
+    def publish(self, stage: str, model: bytes, manifest: dict, card: str, profile: bytes | None = None) -> None:
+        """Upload card, reference profile and model, then the manifest (the commit point). The manifest must match
+        the model."""
         if manifest.get("onnx", {}).get("sha256") != sha256_hex(model):
             raise IntegrityError("refusing to publish: the model's sha256 differs from its manifest")
         prefix = model_prefix(stage)
         self._put(prefix + CARD_FILE, card.encode("utf-8"), "text/markdown; charset=utf-8")
+        if profile is not None:
+            self._put(prefix + PROFILE_FILE, profile, "application/json")
+        else:  # never leave an earlier model's profile beside this one
+            self.client.delete_object(Bucket=self.bucket, Key=prefix + PROFILE_FILE)
         self._put(prefix + MODEL_FILE, model, "application/octet-stream")
         self._put(prefix + MANIFEST_FILE, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"),
                   "application/json")
+
+    def fetch_profile(self, stage: str) -> dict | None:
+        """The reference profile published beside the stage's model (None when that model has none)."""
+        data = self._get(model_prefix(stage) + PROFILE_FILE)
+        return None if data is None else json.loads(data)
 
     def fetch(self, stage: str, attempts: int = 4, wait: float = 1.0) -> tuple[bytes, dict]:
         """The stage's model and manifest, verified; retried while a publish may be in progress."""

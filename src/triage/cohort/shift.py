@@ -3,8 +3,11 @@ orphan disease, drawn from the same generative model (so the true labels are kno
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -59,3 +62,27 @@ def api_records(frame: pd.DataFrame) -> list[dict]:
                 record[name] = float(value) if name == "temperature_c" else int(value)
         records.append(record)
     return records
+
+
+def command(args) -> int:
+    """`triage simulate-shift`: a labelled raw extract (what a hospital sends later) and the matching requests."""
+    from triage import config
+    from triage.cohort.generative import GenerativeModel
+
+    params = config.load_params(Path(args.params))
+    if not config.GENERATIVE_MODEL.exists():
+        print(f"simulate-shift: {config.GENERATIVE_MODEL} is missing: run `dvc repro simulate` first", file=sys.stderr)
+        return 2
+    model = GenerativeModel.load(config.GENERATIVE_MODEL)
+    frame = sample_reference(model, params["simulate"], args.visits, args.seed) if args.reference else \
+        sample_shifted(model, params["simulate"]["shift"], args.visits, args.seed)
+    frame["visit_id"] = [f"S{args.seed:04d}-{i:07d}" for i in range(len(frame))]  # unique across draws
+    extract, requests = Path(args.extract), Path(args.requests)
+    extract.parent.mkdir(parents=True, exist_ok=True)
+    requests.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(extract, index=False)
+    requests.write_text(json.dumps({"patients": api_records(frame), "visit_ids": frame["visit_id"].tolist()}),
+                        encoding="utf-8")
+    kind = "training-distribution" if args.reference else "shifted"
+    print(f"{kind} cohort: {len(frame)} visits -> {extract} (labelled extract), {requests} (requests)")
+    return 0

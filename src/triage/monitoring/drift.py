@@ -176,7 +176,8 @@ def labelled_findings(labels: np.ndarray, probabilities: np.ndarray, decided: np
 
 
 def compare(profile: dict, window: pd.DataFrame, thresholds: Thresholds, labels: np.ndarray | None = None) -> dict:
-    """The whole comparison: findings per check, the reasons, and the verdict."""
+    """The whole comparison: findings per check, the reasons, and the verdict. `labels`, when given, are aligned
+    with the window's rows (-1: not labelled); live metrics use the labelled rows."""
     if len(window) < thresholds.min_rows:
         raise ValueError(f"the window holds {len(window)} predictions; at least {thresholds.min_rows} are needed "
                          f"(monitor.min_rows)")
@@ -202,7 +203,8 @@ def compare(profile: dict, window: pd.DataFrame, thresholds: Thresholds, labels:
         reasons.append(f"label-free macro-F1 estimate fell by {estimate['macro_f1_drop']:.3f} "
                        f"({estimate['reference']['macro_f1']:.3f}→{estimate['live']['macro_f1']:.3f})")
     if labels is not None:
-        result["labelled"] = labelled_findings(labels, probabilities, decided, thresholds)
+        known = labels >= 0
+        result["labelled"] = labelled_findings(labels[known], probabilities[known], decided[known], thresholds)
         reasons.extend(result["labelled"]["reasons"])
     result["drift_detected"] = bool(reasons)
     result["reasons"] = reasons
@@ -219,5 +221,7 @@ def _feature_reason(finding: dict) -> str:
     return f"feature {finding['feature']}: " + "; ".join(parts)
 
 
-def label_index(codes: pd.Series) -> np.ndarray:
-    return codes.map(schema.CLASSES.index).to_numpy(dtype=np.int64)
+def label_index(classes: pd.Series) -> np.ndarray:
+    """Class names as indices; -1 for rows without a label."""
+    lookup = {name: k for k, name in enumerate(schema.CLASSES)}
+    return classes.map(lookup).fillna(-1).to_numpy(dtype=np.int64)

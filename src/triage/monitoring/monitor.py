@@ -3,8 +3,10 @@ with the reference profile, join labels when given, write the reports and return
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,15 +78,14 @@ def run_monitor(request: MonitorRequest) -> dict:
     window = own.tail(request.window or params["monitor"]["window"]).reset_index(drop=True)
     thresholds = Thresholds.from_params(params)
     labels = None
-    joined = window
     if request.labels_file is not None:
         truth = labelled_classes(request.labels_file, pseudonym_key())
-        joined = window.merge(truth, on="visit_ref", how="inner")
-        if joined.empty:
+        joined = window[["visit_ref"]].merge(truth, on="visit_ref", how="left")
+        if joined["label"].isna().all():
             raise MonitorError(f"labels {request.labels_file}: no visit matches a logged prediction of this window")
-        labels = label_index(joined["label"])
+        labels = label_index(joined["label"])  # -1 where the visit has no label (yet)
     try:
-        result = compare(profile, joined if labels is not None else window, thresholds, labels)
+        result = compare(profile, window, thresholds, labels)
     except ValueError as error:
         raise MonitorError(str(error)) from error
     report = {
@@ -128,5 +129,57 @@ def exit_code(report: dict) -> int:
     return EXIT_DRIFT if report["drift_detected"] else EXIT_NO_DRIFT
 
 
-__all__ = ["EXIT_CANNOT_JUDGE", "EXIT_DRIFT", "EXIT_NO_DRIFT", "MonitorError", "MonitorRequest", "run_monitor",
-           "exit_code"]
+
+def default_source(env: str) -> str:
+    bucket = os.environ.get("TRIAGE_BUCKET")
+    if bucket:
+        return f"s3://{bucket}/predictions/{env}/"
+    return str(Path(os.environ.get("TRIAGE_LOG_DIR", ".")) / f"predicciones_{env}.txt")
+
+
+def load_profile(path: str | None, source: str, env: str) -> dict:
+    """An explicit profile file; else the one published beside the stage's model (bucket sources); else the
+    pipeline's models/reference_profile.json."""
+    if path:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    store = store_for(source)
+    if store is not None:
+        published = store.fetch_profile(env)
+        if published is not None:
+            return published
+    local = Path("models/reference_profile.json")
+    if not local.exists():
+        raise MonitorError("no reference profile: pass --profile, publish a model with one, or run `dvc repro`")
+    return json.loads(local.read_text(encoding="utf-8"))
+
+
+def command(args) -> int:
+    """`triage monitor`: exit 0 without drift, 3 with drift, 2 when no verdict can be reached."""
+    from triage import config
+    from triage_store import StoreError
+
+    source = args.log or default_source(args.env)
+    try:
+        profile = load_profile(args.profile, source, args.env)
+        request = MonitorRequest(env=args.env, source=source, profile=profile,
+                                 params=config.load_params(Path(args.params)),
+                                 out_dir=Path(args.out or f"reports/drift/{args.env}"),
+                                 labels_file=Path(args.labels) if args.labels else None, window=args.window)
+        report = run_monitor(request)
+    except (MonitorError, StoreError, OSError) as error:
+        print(f"monitor: {error}", file=sys.stderr)
+        return EXIT_CANNOT_JUDGE
+    verdict = "DRIFT DETECTED" if report["drift_detected"] else "no drift"
+    print(f"monitor {args.env}: {verdict} ({report['window']['rows']} predictions of model "
+          f"{report['model']['sha256'][:12]} from {len(report['sources'])} log file(s); "
+          f"{report['unreadable_lines']} unreadable line(s))")
+    for reason in report["reasons"]:
+        print(f"  - {reason}")
+    if "labelled" in report:
+        labelled = report["labelled"]
+        print(f"  labelled visits: {labelled['rows']}, macro-F1 {labelled['macro_f1']:.3f}, orphan recall "
+              f"{labelled['orphan_recall']}")
+    for kind, path in report["paths"].items():
+        print(f"  {kind:8s} {path}")
+    return exit_code(report)
+

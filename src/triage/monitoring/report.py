@@ -33,7 +33,7 @@ def to_markdown(report: dict, top: int) -> str:
     lines += [f"| {c} | {mix['training_prior'][c]:.1%} | {mix['reference'][c]:.1%} | {mix['live'][c]:.1%} |"
               for c in mix["live"]]
     review, estimate = report["specialist_review"], report["estimated_performance"]
-    lines += ["", f"Predicted mix: PSI {mix['psi']:.3f}, p {mix['p_value']:.2g}. Specialist review: "
+    lines += ["", f"Predicted mix: PSI {mix['psi']:.3f}, adjusted p {mix['p_adjusted']:.2g}. Specialist review: "
               f"{review['reference_share']:.1%} → {review['live_share']:.1%}. Label-free macro-F1 estimate: "
               f"{estimate['reference']['macro_f1']:.3f} → {estimate['live']['macro_f1']:.3f}; orphan recall "
               f"estimate {estimate['reference']['orphan_recall']:.3f} → {estimate['live']['orphan_recall']:.3f}.", ""]

@@ -142,8 +142,17 @@ def normalise(frame: pd.DataFrame, diagnosis_map: pd.DataFrame) -> tuple[pd.Data
     return out, errors
 
 
-def ingest(raw_dir: Path, diagnosis_map: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    paths = list_extracts(raw_dir)
+def incoming_extracts(incoming_dir: Path | None) -> list[Path]:
+    """Labelled extracts added later (`triage retrain`); the directory may hold none yet."""
+    if incoming_dir is None or not incoming_dir.is_dir():
+        return []
+    return sorted(p for p in incoming_dir.rglob("*") if p.suffix.lower() in {".csv", ".parquet"}
+                  and not p.name.startswith(("_", ".")))
+
+
+def ingest(raw_dir: Path, diagnosis_map: pd.DataFrame,
+           incoming_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    paths = list_extracts(raw_dir) + incoming_extracts(incoming_dir)
     key = pseudonym_key(raw_dir)
     frames = [read_extract(path) for path in paths]
     for path, frame in zip(paths, frames, strict=True):
@@ -175,7 +184,9 @@ def read_diagnosis_map(path: Path = config.DIAGNOSIS_MAP) -> pd.DataFrame:
 
 def main() -> None:
     params = config.load_params()
-    clean, errors, stats = ingest(Path(params["base"]["raw_dir"]), read_diagnosis_map())
+    incoming = params["base"].get("incoming_dir")
+    clean, errors, stats = ingest(Path(params["base"]["raw_dir"]), read_diagnosis_map(),
+                                  Path(incoming) if incoming else None)
     write_parquet(clean, config.INGESTED)
     write_parquet(errors.astype(str), config.PARSE_ERRORS)
     write_json(stats, config.INGEST_STATS)
