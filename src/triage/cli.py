@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_monitor_parser(commands)
     add_shift_parser(commands)
     add_retrain_parser(commands)
+    add_loop_demo_parser(commands)
     return parser
 
 
@@ -201,6 +202,17 @@ def add_retrain_parser(commands) -> None:
     parser.add_argument("--stage", default="dev", choices=["dev"], help="prod stays a human decision")
     parser.add_argument("--push", default=None, metavar="REMOTE", help="dvc push to this remote before registering")
     parser.set_defaults(handler=lambda args: _lazy("triage.retrain", args))
+
+
+def add_loop_demo_parser(commands) -> None:
+    parser = commands.add_parser("loop-demo", help="the monitoring loop end to end in a scratch clone: drift, "
+                                 "monitor, retrain, gate, register, publish, reload")
+    parser.add_argument("--visits", type=int, default=None, help="cohort size (default: params simulate.n_visits)")
+    parser.add_argument("--shift-visits", type=int, default=2000, help="drifted visits sent to the service")
+    parser.add_argument("--fast", action="store_true", help="fewer trees and bootstrap rounds (CI)")
+    parser.add_argument("--keep", default=None, metavar="DIR", help="work in DIR and keep it (default: a temporary "
+                        "directory, removed after a successful run)")
+    parser.set_defaults(handler=lambda args: _lazy("triage.loop_demo", args))
 
 
 def _lazy(module: str, args: argparse.Namespace) -> int:
