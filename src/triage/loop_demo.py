@@ -105,6 +105,7 @@ class Demo:
         self.s3 = LocalS3(self.workdir / "s3", free_port(), "triage")
         self.s3.start()
         self.env.update(self.s3.environment())
+        os.environ.update(self.s3.environment())  # this process reads the bucket too (waiting for the pushed log)
         for key, value in {"endpointurl": self.s3.endpoint, "access_key_id": self.s3.credentials.access_key,
                            "secret_access_key": self.s3.credentials.secret_key}.items():
             self.run(["dvc", "remote", "modify", "--local", "s3", key, value])
