@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test lint repro gate bench bench-full bench-serve serve clean s3-up s3-down
+.PHONY: setup run test lint repro gate bench bench-full bench-serve serve clean s3-up s3-down monitor retrain loop-demo
 
 setup: $(VENV)/.installed
 
@@ -52,3 +52,13 @@ serve: setup  ## serve models/ (after `make run`) on 127.0.0.1:8000; development
 
 bench-serve: setup  ## serving throughput and latency under wrk (apt-get install wrk)
 	$(BIN)/python benchmarks/serve.py
+
+monitor: setup  ## drift report of an environment's predictions: make monitor ENV=dev (LOG=file|dir|s3://... optional)
+	$(BIN)/triage monitor --env $${ENV:-dev} $${LOG:+--log $$LOG} $${LABELS:+--labels $$LABELS}
+
+retrain: setup  ## make retrain EXTRACT=path/to/labelled.csv: add it, dvc repro, gate; pass -> commit, register, promote to dev
+	@test -n "$(EXTRACT)" || { echo "usage: make retrain EXTRACT=path/to/labelled_extract.csv"; exit 2; }
+	$(BIN)/triage retrain --extract "$(EXTRACT)"
+
+loop-demo: setup  ## the monitoring loop end to end in a scratch clone (drift, monitor, retrain, gate, promote, reload)
+	$(BIN)/triage loop-demo $${VISITS:+--visits $$VISITS}

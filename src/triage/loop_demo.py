@@ -8,6 +8,7 @@ publish → the service reloads and serves the new version. Each step is printed
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -225,6 +226,8 @@ class Demo:
 
 
 def run_demo(workdir: Path, visits: int | None, shift_visits: int, fast: bool) -> Demo:
+    for noisy in ("httpx", "botocore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     demo = Demo(workdir, visits, shift_visits, fast)
     try:
         demo.step("scratch clone of the repository", demo.prepare)

@@ -158,6 +158,7 @@ def command(args) -> int:
     from triage import config
     from triage_store import StoreError
 
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     source = args.log or default_source(args.env)
     try:
         profile = load_profile(args.profile, source, args.env)
@@ -177,8 +178,9 @@ def command(args) -> int:
         print(f"  - {reason}")
     if "labelled" in report:
         labelled = report["labelled"]
-        print(f"  labelled visits: {labelled['rows']}, macro-F1 {labelled['macro_f1']:.3f}, orphan recall "
-              f"{labelled['orphan_recall']}")
+        recall = "n/a" if labelled["orphan_recall"] is None else f"{labelled['orphan_recall']:.3f}"
+        print(f"  labelled visits: {labelled['rows']}, macro-F1 {labelled['macro_f1']:.3f}, orphan recall {recall} "
+              f"({labelled['orphan_detected']}/{labelled['orphan_cases']})")
     for kind, path in report["paths"].items():
         print(f"  {kind:8s} {path}")
     return exit_code(report)
