@@ -225,3 +225,27 @@ def label_index(classes: pd.Series) -> np.ndarray:
     """Class names as indices; -1 for rows without a label."""
     lookup = {name: k for k, name in enumerate(schema.CLASSES)}
     return classes.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
+
+
+def compare_profiles(base: dict, new: dict) -> list[dict]:
+    """Data drift between two reference profiles (a pull request's data against its base branch's), feature by
+    feature: PSI over the base's bins (numeric: the new sample binned on the base's edges), KS on the samples or
+    chi-square on the counts, and the missing rates. Sorted by PSI, largest first."""
+    rows = []
+    for name, before in base["features"].items():
+        after = new["features"].get(name)
+        if after is None:
+            continue
+        if before["kind"] == "numeric":
+            edges = np.asarray(before["edges"])
+            base_counts = bin_counts(np.asarray(before["sample"]), edges)
+            new_counts = bin_counts(np.asarray(after["sample"]), edges)
+            p_value = float(stats.ks_2samp(before["sample"], after["sample"]).pvalue) \
+                if before["sample"] and after["sample"] else 1.0
+        else:
+            base_counts, new_counts = before["counts"], after["counts"]
+            p_value = chi_square_p(base_counts, new_counts)
+        rows.append({"feature": name, "psi": psi(base_counts, new_counts), "p_value": p_value,
+                     "missing_base": before["missing"] / max(before["rows"], 1),
+                     "missing_new": after["missing"] / max(after["rows"], 1)})
+    return sorted(rows, key=lambda row: -row["psi"])

@@ -17,7 +17,7 @@ from triage.monitoring.performance import estimated_performance
 
 NUMERIC = {field.name for field in schema.NUMERIC_FIELDS}
 QUANTILE_BINS = 10
-KS_SAMPLE = 5000
+KS_SAMPLE = 2000  # values kept per numeric feature for the KS test (the profile lives in git)
 PROBABILITY_EDGES = np.linspace(0.0, 1.0, 21)
 
 
@@ -33,7 +33,7 @@ def numeric_profile(values: pd.Series, rng: np.random.Generator) -> dict:
     sample = rng.choice(present, size=min(KS_SAMPLE, len(present)), replace=False) if len(present) else present
     return {"kind": "numeric", "rows": len(values), "missing": int(values.isna().sum()),
             "edges": [float(e) for e in edges], "counts": bin_counts(present, np.asarray(edges)).tolist(),
-            "mean": float(present.mean()) if len(present) else None, "sample": np.sort(sample).tolist()}
+            "mean": float(present.mean()) if len(present) else None, "sample": np.round(np.sort(sample), 2).tolist()}
 
 
 def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
