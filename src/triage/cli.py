@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_shift_parser(commands)
     add_retrain_parser(commands)
     add_loop_demo_parser(commands)
+    add_report_parser(commands)
+    add_ci_parsers(commands)
     return parser
 
 
@@ -213,6 +215,30 @@ def add_loop_demo_parser(commands) -> None:
     parser.add_argument("--keep", default=None, metavar="DIR", help="work in DIR and keep it (default: a temporary "
                         "directory, removed after a successful run)")
     parser.set_defaults(handler=lambda args: _lazy("triage.loop_demo", args))
+
+
+def add_report_parser(commands) -> None:
+    parser = commands.add_parser("report", help="the pull-request report (markdown + images) against a base ref; "
+                                 "exit 1 when the quality gate fails")
+    parser.add_argument("--base", required=True, help="git ref to compare with, e.g. origin/main")
+    parser.add_argument("--out", default="reports/cml", help="output directory (report.md and images)")
+    parser.add_argument("--repo", default=".")
+    parser.set_defaults(handler=lambda args: _lazy("triage.ci_report", args))
+
+
+def add_ci_parsers(commands) -> None:
+    check = commands.add_parser("promotion-check", help="the promoted version's parity, quality gate, latency budget "
+                                "and model card (exit 1 refuses the deploy)")
+    check.add_argument("--stage", required=True, choices=["dev", "prod"])
+    check.add_argument("--repo", default=".")
+    check.add_argument("--remote", default="s3", help="the DVC remote holding the model versions")
+    check.set_defaults(handler=lambda args: _lazy("triage.promotion", args))
+    stage = commands.add_parser("ci-stage", help="the deployment stage of a GitHub ref (develop -> dev, main -> "
+                                "prod, a registry tag -> its stage)")
+    stage.add_argument("--ref", required=True, help="e.g. refs/heads/main or refs/tags/triage-model#prod#3")
+    stage.add_argument("--input", default="", help="the stage chosen in a manual run (workflow_dispatch)")
+    stage.set_defaults(handler=lambda args: __import__("triage.ci_stage").ci_stage.main(
+        ["--ref", args.ref, "--input", args.input]))
 
 
 def _lazy(module: str, args: argparse.Namespace) -> int:

@@ -111,6 +111,26 @@ def test_publish_then_pull_model_verifies(registry_repo, s3_env, tmp_path, store
     model = (tmp_path / "m" / MODEL_FILE).read_bytes()
     assert sha256_hex(model) == manifest["onnx"]["sha256"] == sha256_hex(
         (registry_repo / "models/triage.onnx").read_bytes())
+    profile = store.fetch_profile("dev")  # the drift monitor's reference, published beside its model
+    assert profile["model"]["sha256"] == manifest["onnx"]["sha256"] and profile["rows"] > 0
+
+
+def test_promotion_check_allows_a_good_version_and_refuses_a_failing_one(registry_repo, s3_env):
+    allowed = run(["triage", "promotion-check", "--stage", "dev"], registry_repo, env=s3_env)
+    for line in ("PASS  ONNX parity", "PASS  quality gate model.macro_f1", "PASS  latency single-row p99",
+                 "PASS  batch throughput", "PASS  model card", "promotion allowed"):
+        assert line in allowed.stdout, allowed.stdout
+    params_file = registry_repo / "params.yaml"
+    original = params_file.read_text()
+    params = yaml.safe_load(original)
+    params["promotion"]["max_single_row_p99_ms"] = 0.000001  # a budget no model meets
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        refused = run(["triage", "promotion-check", "--stage", "dev"], registry_repo, env=s3_env, check=False)
+    finally:
+        params_file.write_text(original)
+    assert refused.returncode == 1 and "FAIL  latency single-row p99" in refused.stdout
+    assert "promotion REFUSED" in refused.stdout
 
 
 def test_stage_without_promotion_is_refused(registry_repo, s3_env):
