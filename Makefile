@@ -54,7 +54,8 @@ bench-serve: setup  ## serving throughput and latency under wrk (apt-get install
 	$(BIN)/python benchmarks/serve.py
 
 monitor: setup  ## drift report of an environment's predictions: make monitor ENV=dev (LOG=file|dir|s3://... optional)
-	$(BIN)/triage monitor --env $${ENV:-dev} $${LOG:+--log $$LOG} $${LABELS:+--labels $$LABELS}
+	TRIAGE_LOG_DIR=$${TRIAGE_LOG_DIR:-.serve} $(BIN)/triage monitor --env $${ENV:-dev} $${LOG:+--log $$LOG} \
+	  $${LABELS:+--labels $$LABELS}
 
 retrain: setup  ## make retrain EXTRACT=path/to/labelled.csv: add it, dvc repro, gate; pass -> commit, register, promote to dev
 	@test -n "$(EXTRACT)" || { echo "usage: make retrain EXTRACT=path/to/labelled_extract.csv"; exit 2; }

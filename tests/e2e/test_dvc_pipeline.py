@@ -60,11 +60,16 @@ def test_experiment_with_a_changed_parameter_gives_other_metrics(workspace):
     commit_all(workspace, "pipeline outputs")
     before = (workspace / "reports/metrics.json").read_text()
     run(["dvc", "exp", "run", "-S", "train.depth=3", "-n", "shallow"], workspace)
-    after = (workspace / "reports/metrics.json").read_text()
-    assert json.loads(after)["model"] != json.loads(before)["model"]
-    shown = json.loads(run(["dvc", "exp", "show", "--json"], workspace).stdout)
-    assert "shallow" in json.dumps(shown)
-    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], workspace).stdout)
-    assert "reports/metrics.json" in diff
-    run(["dvc", "plots", "diff", "-o", "plots_html"], workspace)
-    assert (workspace / "plots_html/index.html").exists()
+    try:
+        after = (workspace / "reports/metrics.json").read_text()
+        assert json.loads(after)["model"] != json.loads(before)["model"]
+        shown = json.loads(run(["dvc", "exp", "show", "--json"], workspace).stdout)
+        assert "shallow" in json.dumps(shown)
+        diff = json.loads(run(["dvc", "metrics", "diff", "--json"], workspace).stdout)
+        assert "reports/metrics.json" in diff
+        run(["dvc", "plots", "diff", "-o", "plots_html"], workspace)
+        assert (workspace / "plots_html/index.html").exists()
+    finally:  # the session's workspace goes back to the committed model for the tests that share it
+        run(["git", "reset", "-q", "--hard"], workspace)
+        run(["dvc", "checkout", "--force"], workspace)
+    assert (workspace / "reports/metrics.json").read_text() == before
