@@ -32,23 +32,11 @@ PATIENT = {"age_years": 34, "sex": "F", "temperature_c": 38.4, "heart_rate_bpm":
 
 
 def start_server(model_dir: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
-    from triage.s3server import free_port
+    from triage.service_process import start_service
 
-    port = free_port()
-    env = {**os.environ, "TRIAGE_API_KEYS": API_KEY, "TRIAGE_MODEL_DIR": str(model_dir), "TRIAGE_PORT": str(port),
-           "TRIAGE_LOG_DIR": str(workdir), "TRIAGE_MAX_INFLIGHT": "10000", "TRIAGE_MAX_BATCH": "1000",
-           "PYTHONPATH": os.pathsep.join([str(REPO / "service"), str(REPO / "src")])}
-    process = subprocess.Popen([sys.executable, "-m", "triage_service"], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("the service did not become ready")
+    return start_service(REPO, {"TRIAGE_API_KEYS": API_KEY, "TRIAGE_MODEL_DIR": str(model_dir),
+                                "TRIAGE_LOG_DIR": str(workdir), "TRIAGE_MAX_INFLIGHT": "10000",
+                                "TRIAGE_MAX_BATCH": "1000"})
 
 
 def wrk(url: str, path: str, seconds: int, connections: int, body: dict | None, workdir: Path) -> dict:

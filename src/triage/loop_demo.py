@@ -22,6 +22,7 @@ import httpx
 import yaml
 
 from triage.s3server import LocalS3, free_port
+from triage.service_process import ServiceStartError, start_service, stop_service
 from triage.stages.ingest import DEVELOPMENT_KEY
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,27 +121,15 @@ class Demo:
         return "triage-model@v1.0.0 registered, promoted to dev and published"
 
     def start_service(self) -> str:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        env = {**self.env, "TRIAGE_ENV": "dev", "TRIAGE_API_KEYS": API_KEY, "TRIAGE_PORT": str(port),
-               "TRIAGE_LOG_DIR": str(self.workdir / "service"), "TRIAGE_LOG_PUSH_INTERVAL_S": "1",
-               "TRIAGE_MAX_BATCH": "1000", "PYTHONPATH": os.pathsep.join([str(self.repo / "service"),
-                                                                           str(self.repo / "src")])}
         (self.workdir / "service").mkdir(exist_ok=True)
-        output = open(self.workdir / "service" / "server.log", "wb")  # noqa: SIM115 (lives as long as the server)
-        self.service = subprocess.Popen([sys.executable, "-m", "triage_service"], env=env, stdout=output,
-                                        stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.service.poll() is not None:
-                raise DemoError("the service exited:\n" + (self.workdir / "service/server.log").read_text()[-3000:])
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return f"serving {self.served_version()} at {self.url}"
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        raise DemoError("the service did not become ready in 60 s")
+        env = {**self.env, "TRIAGE_ENV": "dev", "TRIAGE_API_KEYS": API_KEY,
+               "TRIAGE_LOG_DIR": str(self.workdir / "service"), "TRIAGE_LOG_PUSH_INTERVAL_S": "1",
+               "TRIAGE_MAX_BATCH": "1000"}
+        try:
+            self.service, self.url = start_service(self.repo, env, self.workdir / "service" / "server.log")
+        except ServiceStartError as error:
+            raise DemoError(str(error)) from error
+        return f"serving {self.served_version()} at {self.url}"
 
     def served_version(self) -> str:
         with self.client() as client:
@@ -208,12 +197,8 @@ class Demo:
         return f"the service now serves {lineage['version']} (sha256 {lineage['sha256'][:12]}…)"
 
     def stop(self) -> None:
-        if self.service and self.service.poll() is None:
-            self.service.terminate()
-            try:
-                self.service.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.service.kill()
+        if self.service:
+            stop_service(self.service)
         if self.s3:
             self.s3.stop()
 

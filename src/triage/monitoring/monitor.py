@@ -16,7 +16,8 @@ import pandas as pd
 from triage.monitoring.drift import Thresholds, compare, label_index
 from triage.monitoring.predlog import read_prediction_log
 from triage.monitoring.report import write_reports
-from triage.stages.ingest import KEY_VARIABLE, derive_labels, pseudonymise, read_diagnosis_map, read_extract
+from triage.stages.ingest import ContractError, derive_labels, pseudonymise, read_diagnosis_map, read_extract
+from triage.stages.ingest import pseudonym_key as ingest_pseudonym_key
 from triage_store import ModelStore
 
 log = logging.getLogger("triage.monitor")
@@ -53,10 +54,12 @@ def labelled_classes(path: Path, key: bytes) -> pd.DataFrame:
     return frame.drop_duplicates("visit_ref", keep="last")
 
 
-def pseudonym_key() -> bytes:
-    from triage.stages.ingest import DEVELOPMENT_KEY
-
-    return os.environ.get(KEY_VARIABLE, DEVELOPMENT_KEY).encode("utf-8")
+def pseudonym_key(params: dict) -> bytes:
+    """The ingest key (TRIAGE_PSEUDONYM_KEY; the development key only for the simulated cohort)."""
+    try:
+        return ingest_pseudonym_key(Path(params["base"]["raw_dir"]))
+    except ContractError as error:
+        raise MonitorError(f"labels: {error}") from error
 
 
 def store_for(source: str) -> ModelStore | None:
@@ -79,7 +82,7 @@ def run_monitor(request: MonitorRequest) -> dict:
     thresholds = Thresholds.from_params(params)
     labels = None
     if request.labels_file is not None:
-        truth = labelled_classes(request.labels_file, pseudonym_key())
+        truth = labelled_classes(request.labels_file, pseudonym_key(params))
         joined = window[["visit_ref"]].merge(truth, on="visit_ref", how="left")
         if joined["label"].isna().all():
             raise MonitorError(f"labels {request.labels_file}: no visit matches a logged prediction of this window")
