@@ -35,7 +35,7 @@ class LoadedModel:
     review_message: str
     lineage: dict = field(default_factory=dict)
     input_name: str = "features"
-    other_indices: tuple[int, ...] = ()  # the non-orphan classes, among which the top one is taken below threshold
+    other_indices: tuple[int, ...] = field(init=False)  # non-orphan classes: the top one is taken below threshold
 
     def __post_init__(self) -> None:
         self.other_indices = tuple(k for k in range(len(self.classes)) if k != self.orphan_index)

@@ -82,9 +82,8 @@ def synthetic_inputs(features: list[dict], rows: int, seed: int = 0) -> np.ndarr
             codes = [v for v in feature["encoding"].values() if v is not None]
             columns.append(rng.choice(codes, size=rows).astype(np.float32))
         else:
-            columns.append(rng.uniform(feature["minimum"], feature["maximum"], size=rows).round().astype(np.float32)
-                           if feature["type"] != "float" else
-                           rng.uniform(feature["minimum"], feature["maximum"], size=rows).astype(np.float32))
+            values = rng.uniform(feature["minimum"], feature["maximum"], size=rows)
+            columns.append((values if feature["type"] == "float" else values.round()).astype(np.float32))
     return np.column_stack(columns)
 
 
