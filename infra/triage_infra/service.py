@@ -177,9 +177,9 @@ class Service(Construct):
                                         "kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}}),
             ],
             roles=[self.execution_role])
-        suppress(execution_policy, ["AwsSolutions-IAM5[Resource::*]", "AwsSolutions-IAM5[Resource::<*>:*]"],
-                 "ecr:GetAuthorizationToken has no resource-level permissions (AWS requires '*'); the log group ARN "
-                 "ends in ':*' to cover its log streams and nothing else.")
+        suppress(execution_policy, ["AwsSolutions-IAM5[Resource::*]"],
+                 "ecr:GetAuthorizationToken has no resource-level permissions (AWS requires '*'); every other "
+                 "statement names its repository, log group, secrets and keys.")
 
     # -- load balancer ------------------------------------------------------------------------------------------
     def _load_balancer(self, stage: StageConfig, deployment: DeploymentConfig, storage: Storage,

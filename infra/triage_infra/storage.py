@@ -49,9 +49,6 @@ class Storage(Construct):
                                               abort_incomplete_multipart_upload_after=Duration.days(7))],
             removal_policy=RemovalPolicy.RETAIN,
         )
-        suppress(bucket, ["AwsSolutions-S1", "HIPAA.Security-S3BucketLoggingEnabled"],
-                 "This is the access-log bucket itself: logging it to itself would loop; the data bucket, the load "
-                 "balancers and the VPCs log into it.")
         suppress(bucket, ["HIPAA.Security-S3DefaultEncryptionKMS"],
                  "S3 server access logs and ALB access logs can only be delivered to a bucket encrypted with SSE-S3 "
                  "(AES-256), not SSE-KMS; the logs hold request metadata, never clinical payloads.")
