@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+# The service tests' fixtures: the small pipeline's model (model.onnx + manifest.json) and real test-part visits as
+# API requests; the deploy test publishes that model into the emulated bucket.
+from ..service.conftest import model_dir, test_records  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 INFRA_BIN = INFRA / ".venv" / "bin"
