@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test lint repro gate bench bench-full bench-serve serve clean s3-up s3-down monitor retrain loop-demo
+.PHONY: setup run test lint repro gate bench bench-full bench-serve serve clean s3-up s3-down monitor retrain loop-demo \
+	infra-setup infra-synth infra-test
 
 setup: $(VENV)/.installed
 
@@ -21,7 +22,7 @@ run: setup  ## simulate the default cohort and run every stage of the DAG, then 
 
 repro: run
 
-test: setup lint  ## lint, then the test suite (code, data, model and end-to-end tests)
+test: setup infra-setup lint  ## lint, then the test suite (code, data, model and end-to-end tests)
 	$(BIN)/pytest -q
 
 lint: setup
@@ -63,3 +64,21 @@ retrain: setup  ## make retrain EXTRACT=path/to/labelled.csv: add it, dvc repro,
 
 loop-demo: setup  ## the monitoring loop end to end in a scratch clone (drift, monitor, retrain, gate, promote, reload)
 	$(BIN)/triage loop-demo $${VISITS:+--visits $$VISITS}
+
+# -- the AWS deployment (infra/, AWS CDK in Python): its own virtualenv, so the project's venv does not grow --
+INFRA_VENV := infra/.venv
+
+infra-setup: $(INFRA_VENV)/.installed
+
+$(INFRA_VENV)/.installed: infra/requirements.txt
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/pip install --quiet --upgrade pip
+	$(INFRA_VENV)/bin/pip install --quiet -r infra/requirements.txt
+	touch $@
+
+infra-synth: infra-setup  ## CloudFormation of the shared, dev and prod stacks into infra/cdk.out (cdk-nag checked)
+	cd infra && CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"github_repository":"$(or $(GITHUB_REPOSITORY),OWNER/NAME)"}' \
+	  .venv/bin/python app.py
+
+infra-test: setup infra-setup  ## the infrastructure tests only (synthesis, cfn-lint, cdk-nag, templates, moto deploy)
+	$(BIN)/pytest -q tests/infra
