@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test lint repro gate bench bench-full bench-serve serve clean s3-up s3-down monitor retrain loop-demo \
+.PHONY: setup run test lint repro gate bench bench-full bench-byo bench-serve serve clean s3-up s3-down monitor retrain loop-demo \
 	infra-setup infra-synth infra-test
 
 setup: $(VENV)/.installed
@@ -26,7 +26,7 @@ test: setup infra-setup lint  ## lint, then the test suite (code, data, model an
 	$(BIN)/pytest -q
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks service
+	$(BIN)/ruff check src tests benchmarks service infra
 
 gate: setup  ## the quality gate on reports/metrics.json (not part of dvc repro)
 	$(BIN)/triage gate
@@ -50,6 +50,9 @@ serve: setup  ## serve models/ (after `make run`) on 127.0.0.1:8000; development
 	mkdir -p .serve/model && cp models/triage.onnx .serve/model/model.onnx && cp models/manifest.json .serve/model/
 	TRIAGE_API_KEYS=$${TRIAGE_API_KEYS:-dev-key-change-me-0000} TRIAGE_MODEL_DIR=.serve/model TRIAGE_LOG_DIR=.serve \
 	  PYTHONPATH=service:src $(BIN)/python -m triage_service
+
+bench-byo: setup  ## bring your own extract: a real public extract (flchain) under its own contract, timed stage by stage
+	$(BIN)/python benchmarks/pipeline.py --example flchain
 
 bench-serve: setup  ## serving throughput and latency under wrk (apt-get install wrk)
 	$(BIN)/python benchmarks/serve.py

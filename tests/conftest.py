@@ -14,11 +14,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from triage import config, schema
+from triage import config
 from triage.cohort.build import build_model
 from triage.cohort.generative import GenerativeModel
 from triage.cohort.mess import make_messy
 from triage.cohort.sample import sample_cohort
+from triage.contract import SIMULATED_CONTRACT, Contract, load_contract
+from triage.schema import LABEL_COLUMN, OUTCOME_CODE
 
 REPO = Path(__file__).resolve().parents[1]
 os.chdir(REPO)  # stages use repository-relative paths, as under dvc
@@ -27,6 +29,12 @@ os.chdir(REPO)  # stages use repository-relative paths, as under dvc
 @pytest.fixture(scope="session")
 def params() -> dict:
     return config.load_params(REPO / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def contract() -> Contract:
+    """The default contract (the simulated cohort's)."""
+    return load_contract(SIMULATED_CONTRACT)
 
 
 @pytest.fixture(scope="session")
@@ -61,27 +69,29 @@ def small_settings(params) -> dict:
 
 
 @pytest.fixture(scope="session")
-def labelled_cohort(clean_cohort) -> pd.DataFrame:
-    """The clean cohort with its triage label, as the clean table after validate."""
-    from triage.stages.ingest import derive_labels, read_diagnosis_map
+def labelled_cohort(clean_cohort, contract) -> pd.DataFrame:
+    """The clean cohort with its triage label, in the clean table's columns (as after validate)."""
+    from triage.data.ingest import derive_labels
 
-    frame = clean_cohort.drop(columns=list(schema.PERSONAL_DATA_COLUMNS)).copy()
-    frame[schema.LABEL_COLUMN] = derive_labels(frame[schema.OUTCOME_COLUMN], read_diagnosis_map())
+    frame = clean_cohort.drop(columns=list(contract.spec.personal_data)).rename(
+        columns={contract.spec.outcome.column: OUTCOME_CODE})
+    frame[LABEL_COLUMN] = derive_labels(frame[OUTCOME_CODE], contract)
     return frame
 
 
 @pytest.fixture(scope="session")
-def trained_pipeline(labelled_cohort, small_settings, params):
+def trained_pipeline(labelled_cohort, small_settings, params, contract):
     from triage.features import class_targets, feature_matrix
     from triage.modeling import triage_pipeline
 
-    pipeline = triage_pipeline(small_settings, params["base"]["seed"])
-    pipeline.fit(feature_matrix(labelled_cohort), class_targets(labelled_cohort))
+    pipeline = triage_pipeline(contract, small_settings, params["base"]["seed"])
+    pipeline.fit(feature_matrix(labelled_cohort, contract), class_targets(labelled_cohort, contract.classes))
     return pipeline
 
 
 SMALL_PIPELINE = {("simulate", "n_visits"): 8000, ("train", "iterations"): 80, ("evaluate", "bootstrap"): 50,
-                  ("export", "parity_rows"): 400}
+                  ("export", "parity_rows"): 400,
+                  ("train", "baselines"): {"logreg_c": 1.0, "forest_trees": 30}}
 
 
 def run(command: list[str], cwd: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -100,10 +110,9 @@ def commit_all(repo: Path, message: str) -> None:
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message, "--allow-empty"], repo)
 
 
-@pytest.fixture(scope="session")
-def pipeline_workspace(tmp_path_factory) -> Path:
-    """A git copy of the repository (tracked and new files) after `dvc repro` on a small cohort."""
-    target = tmp_path_factory.mktemp("repo")
+def copy_repository(target: Path, changes: dict[tuple[str, str], object]) -> Path:
+    """A fresh git repository holding the project's files (tracked and new, not ignored) with `changes` made to
+    params.yaml ({(section, key): value}), committed."""
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout.splitlines()
     for name in listed:
@@ -112,11 +121,17 @@ def pipeline_workspace(tmp_path_factory) -> Path:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
     params = yaml.safe_load((target / "params.yaml").read_text())
-    for (section, key), value in SMALL_PIPELINE.items():
+    for (section, key), value in changes.items():
         params[section][key] = value
-    params["train"]["baselines"]["forest_trees"] = 30
     (target / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], target)
-    commit_all(target, "small cohort")
+    commit_all(target, "copy of the project")
+    return target
+
+
+@pytest.fixture(scope="session")
+def pipeline_workspace(tmp_path_factory) -> Path:
+    """A git copy of the repository after `dvc repro` on a small cohort."""
+    target = copy_repository(tmp_path_factory.mktemp("repo"), SMALL_PIPELINE)
     run(["dvc", "repro"], target)
     return target

@@ -112,7 +112,7 @@ class Service:
         cost more than the arithmetic."""
         matrix = model.contract.matrix(records, prefix_rows=batch)
         rows = (await self.batcher.probabilities(model, matrix)).tolist()
-        classes, labels, orphan, others = model.classes, model.labels_es, model.orphan_index, model.other_indices
+        classes, labels, orphan = model.classes, model.labels_es, model.orphan_index
         lineage, env, threshold, review_at = model.lineage, self.settings.env, model.orphan_threshold, \
             model.review_threshold
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -120,7 +120,7 @@ class Service:
         results, log_lines, recent, counts = [], [], [], self.class_counts
         refs = visit_refs or [None] * len(records)
         for record, row, visit_ref in zip(records, rows, refs, strict=True):
-            decided = orphan if row[orphan] >= threshold else max(others, key=row.__getitem__)
+            decided = model.decide(row)
             review = max(row) < review_at
             probabilities = dict(zip(classes, [round(value, 6) for value in row], strict=True))
             request_id = self.next_request_id()
@@ -129,8 +129,8 @@ class Service:
                 "request_id": request_id, "triage_class": klass, "label_es": labels[decided],
                 "probabilities": probabilities, "specialist_review": review,
                 "message": model.review_message if review else None,
-                "orphan": {"probability": probabilities["orphan"], "threshold": threshold,
-                           "compatible": decided == orphan},
+                "orphan": None if orphan is None else {"probability": probabilities["orphan"],
+                                                       "threshold": threshold, "compatible": decided == orphan},
                 "model": lineage,
             })
             output = {"triage_class": klass, "probabilities": probabilities, "specialist_review": review}

@@ -29,8 +29,8 @@ class LoadedModel:
     contract: RequestContract
     classes: list[str]
     labels_es: list[str]
-    orphan_index: int
-    orphan_threshold: float
+    orphan_index: int | None  # None: the model's data has no orphan class, so it makes no orphan decision
+    orphan_threshold: float | None
     review_threshold: float
     review_message: str
     lineage: dict = field(default_factory=dict)
@@ -39,6 +39,13 @@ class LoadedModel:
 
     def __post_init__(self) -> None:
         self.other_indices = tuple(k for k in range(len(self.classes)) if k != self.orphan_index)
+
+    def decide(self, row: list[float]) -> int:
+        """The product's decision rule: orphan when P(orphan) reaches its threshold, else the most probable other
+        class (the most probable class for a model without an orphan class)."""
+        if self.orphan_index is not None and row[self.orphan_index] >= self.orphan_threshold:
+            return self.orphan_index
+        return max(self.other_indices, key=row.__getitem__)
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         return self.session.run(["probabilities"], {self.input_name: matrix})[0]
@@ -63,14 +70,18 @@ def build(model_bytes: bytes, manifest: dict, stage: str) -> LoadedModel:
     if probe.shape != (1, len(classes)):
         raise ModelRejected(f"the model outputs {probe.shape[1]} probabilities for {len(classes)} classes")
     registry = manifest.get("registry", {})
+    data_contract = manifest.get("contract", {})
     lineage = {"name": manifest["name"], "version": registry.get("version", manifest.get("version")),
                "stage": registry.get("stage", stage), "git_revision": manifest.get("git", {}).get("revision"),
                "training_data_md5": manifest.get("training_data", {}).get("md5"),
-               "schema_version": manifest.get("schema_version"), "sha256": manifest["onnx"]["sha256"]}
+               "contract": f"{data_contract.get('name')} {data_contract.get('version')}",
+               "sha256": manifest["onnx"]["sha256"]}
     thresholds = manifest["thresholds"]
+    orphan = classes.index("orphan") if "orphan" in classes else None
     return LoadedModel(manifest=manifest, session=session, contract=contract, classes=classes,
-                       labels_es=[c["label_es"] for c in manifest["classes"]], orphan_index=classes.index("orphan"),
-                       orphan_threshold=float(thresholds["orphan"]), review_threshold=float(thresholds["review"]),
+                       labels_es=[c["label_es"] for c in manifest["classes"]], orphan_index=orphan,
+                       orphan_threshold=None if orphan is None else float(thresholds["orphan"]),
+                       review_threshold=float(thresholds["review"]),
                        review_message=thresholds.get("review_message_es", "Revisión por especialista"),
                        lineage=lineage, input_name=manifest["onnx"]["input"]["name"])
 

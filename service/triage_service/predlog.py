@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 from pathlib import Path
 
@@ -31,13 +32,26 @@ class PredictionLog:
         os.close(self.fd)
 
 
+def log_identity(path: Path) -> str:
+    """A random id created with the log file and kept beside it (predicciones_<env>.txt.id)."""
+    marker = path.with_name(path.name + ".id")
+    try:
+        return marker.read_text().strip()
+    except OSError:
+        identity = secrets.token_hex(6)
+        marker.write_text(identity)
+        return identity
+
+
 class LogPusher:
     """Uploads the complete lines written since the last push to s3://BUCKET/predictions/<env>/."""
 
     def __init__(self, path: Path, env: str, client, bucket: str):
         self.path, self.env, self.client, self.bucket = path, env, client, bucket
         self.offset_file = path.with_name(path.name + ".pushed")
-        self.instance = socket.gethostname()
+        # host and log-file identity: a new task that reuses a hostname (a container IP) starts a new log at offset 0
+        # and must not overwrite the segments an earlier task pushed; a restart on the same disk keeps its identity
+        self.instance = f"{socket.gethostname()}-{log_identity(path)}"
 
     def _offset(self) -> int:
         try:

@@ -14,9 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from triage import config, schema
+from triage import config
 from triage.gate import check_gate
 from triage.monitoring.drift import compare_profiles
+from triage.schema import ORPHAN_CLASS
 
 FIGURES = (("confusion.png", "Matriz de confusión"), ("pr_curves.png", "Curvas precisión-recall"))
 PROFILE = "models/reference_profile.json"
@@ -44,14 +45,27 @@ def dvc_markdown(repo: Path, kind: str, base: str) -> str:
 
 def recall_table(base: dict | None, head: dict) -> str:
     lines = ["| clase | base | PR | cambio |", "|---|---|---|---|"]
-    for name in schema.CLASSES:
-        new = head["model"]["per_class"][name]["recall"]
-        old = base["model"]["per_class"][name]["recall"] if base else None
+    for name, scores in head["model"]["per_class"].items():
+        new = scores["recall"]
+        old = (base or {}).get("model", {}).get("per_class", {}).get(name, {}).get("recall")
         cells = [name, "—" if old is None else f"{old:.4f}", f"{new:.4f}", "" if old is None else f"{new - old:+.4f}"]
-        if name == schema.ORPHAN_CLASS:  # the costly miss: highlighted
+        if name == ORPHAN_CLASS:  # the costly miss: highlighted
             cells = [f"**{cells[0]} (huérfana)**", *(f"**{cell}**" for cell in cells[1:])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def contract_line(base: dict | None, head: dict) -> str:
+    """Which data contract each side trained under, and whether it changed (its values are in `dvc params diff`)."""
+    def shown(metrics: dict | None) -> str:
+        contract = (metrics or {}).get("contract")
+        return f"`{contract['name']}` {contract['version']} (sha256 {contract['sha256'][:12]})" if contract else "—"
+
+    changed = (base or {}).get("contract", {}).get("sha256") != head.get("contract", {}).get("sha256")
+    line = f"Contrato de datos: {shown(head)}; base: {shown(base)}" + (" — **cambiado**" if changed and base else "")
+    if not head.get("orphan_decision", True):
+        line += ". Este modelo no toma decisión de enfermedad huérfana: sus datos no tienen esa clase."
+    return line
 
 
 def validation_table(base: dict | None, head: dict) -> str:
@@ -60,6 +74,8 @@ def validation_table(base: dict | None, head: dict) -> str:
     lines = ["| | base | PR |", "|---|---|---|"]
     for key, label in keys:
         lines.append(f"| {label} | {base.get(key, '—') if base else '—'} | {head.get(key, '—')} |")
+    for source, columns in head.get("columns_not_in_contract", {}).items():
+        lines.append(f"\nColumnas de `{source}` que el contrato no nombra (no usadas): {', '.join(columns)}")
     return "\n".join(lines)
 
 
@@ -110,7 +126,7 @@ def build_report(repo: Path, base: str, out: Path) -> tuple[str, bool]:
     params_diff = dvc_markdown(repo, "params", base) or "Ningún parámetro cambiado."
     verdict = "✅ **Puerta de calidad: PASA**" if passed else "❌ **Puerta de calidad: NO PASA**"
     sections = [
-        f"## {WATERMARK}", "", f"Comparado con `{base}`.", "",
+        f"## {WATERMARK}", "", f"Comparado con `{base}`.", "", contract_line(base_metrics, head_metrics), "",
         f"{verdict}", "", "```", *[str(line) for line in gate_lines], "```", "",
         "### Métricas (`dvc metrics diff`)", "", metrics_diff, "",
         "### Recall por clase (la fila huérfana es el error costoso)", "", recall_table(base_metrics, head_metrics), "",

@@ -27,15 +27,20 @@ def gate(args: argparse.Namespace) -> int:
 def summary(args: argparse.Namespace) -> int:
     metrics = read_json(Path(args.metrics))
     model = metrics["model"]
-    bayes = metrics.get("bayes_limit", {})
+    bayes = metrics.get("bayes_limit")
     validation = read_json(config.REPORTS / "validation.json")
-    print("triage pipeline: headline metrics (test part)")
-    print(f"  macro-F1            {model['macro_f1']:.3f}   (Bayes limit {bayes.get('macro_f1', float('nan')):.3f},"
-          f" ratio {metrics.get('model_to_bayes_macro_f1', float('nan')):.3f})")
+    contract = metrics.get("contract", {})
+    print(f"triage pipeline: headline metrics (test part; contract {contract.get('name')} {contract.get('version')}, "
+          f"classes {', '.join(metrics.get('classes', []))})")
+    limit = f"   (Bayes limit {bayes['macro_f1']:.3f}, ratio {metrics['model_to_bayes_macro_f1']:.3f})" if bayes else ""
+    print(f"  macro-F1            {model['macro_f1']:.3f}{limit}")
     print(f"  ROC-AUC (OvR macro) {model['roc_auc_ovr_macro']:.3f}")
-    print(f"  orphan recall       {model['orphan_recall']:.3f}   95% CI {model['orphan_recall_ci']}"
-          f"  at threshold {model['orphan_threshold']:.4f}")
-    print(f"  orphan precision    {model['orphan_precision']:.3f}")
+    if metrics.get("orphan_decision", True):
+        print(f"  orphan recall       {model['orphan_recall']:.3f}   95% CI {model['orphan_recall_ci']}"
+              f"  at threshold {model['orphan_threshold']:.4f}")
+        print(f"  orphan precision    {model['orphan_precision']:.3f}")
+    else:
+        print("  orphan decision     none: the data has no orphan class")
     print(f"  specialist review   {model['specialist_review_share']:.1%} of visits (top probability < 0.70)")
     print(f"  rows: in {validation['rows_in']}, clean {validation['rows_clean']}, quarantined "
           f"{validation['rows_quarantined']}, duplicates {validation['rows_duplicate']}")
@@ -159,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--dest", required=True)
         sub.set_defaults(handler=handler)
 
+    add_contract_parser(commands)
     add_monitor_parser(commands)
     add_shift_parser(commands)
     add_retrain_parser(commands)
@@ -166,6 +172,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(commands)
     add_ci_parsers(commands)
     return parser
+
+
+def add_contract_parser(commands) -> None:
+    parser = commands.add_parser("contract", help="data contracts: draft one from an extract, check one")
+    actions = parser.add_subparsers(dest="action", required=True)
+    draft = actions.add_parser("draft", help="profile an extract (CSV, Parquet or a directory of them) and write a "
+                               "draft contract to edit")
+    draft.add_argument("--extract", required=True)
+    draft.add_argument("--outcome", default=None, help="the outcome (diagnosis) column, if its name does not say so")
+    draft.add_argument("--out", default="data/contracts/draft.yaml")
+    draft.add_argument("--force", action="store_true", help="overwrite --out")
+    draft.add_argument("--reference-codes", default=None, metavar="CONTRACT", help="a contract whose outcome map "
+                       "pre-fills the draft's (default: the default contract's ICD-10 and ORPHA prefixes)")
+    draft.add_argument("--no-reference-codes", action="store_true", help="leave every outcome code unmapped")
+    draft.set_defaults(handler=lambda args: _lazy("triage.contract.draft", args))
+    check = actions.add_parser("check", help="validate a contract file (and optionally an extract under it)")
+    check.add_argument("contract")
+    check.add_argument("--extract", default=None, help="ingest and validate this extract (or directory) in memory")
+    check.set_defaults(handler=lambda args: _lazy("triage.contract.draft", args, "check_command"))
 
 
 def add_monitor_parser(commands) -> None:
@@ -199,7 +224,9 @@ def add_shift_parser(commands) -> None:
 def add_retrain_parser(commands) -> None:
     parser = commands.add_parser("retrain", help="add a labelled extract, dvc repro, gate; if it passes, commit, "
                                  "register the next version and promote it to dev (exit 4 when the gate fails)")
-    parser.add_argument("--extract", required=True, help="the new labelled extract (CSV or Parquet, raw contract)")
+    parser.add_argument("--extract", default=None, help="the new labelled extract (CSV or Parquet, under the data "
+                        "contract); without it, retrain on the extracts already landed and committed in "
+                        "data.incoming_dir (the batch intake's path)")
     parser.add_argument("--repo", default=".")
     parser.add_argument("--stage", default="dev", choices=["dev"], help="prod stays a human decision")
     parser.add_argument("--push", default=None, metavar="REMOTE", help="dvc push to this remote before registering")
@@ -241,11 +268,11 @@ def add_ci_parsers(commands) -> None:
         ["--ref", args.ref, "--input", args.input]))
 
 
-def _lazy(module: str, args: argparse.Namespace) -> int:
+def _lazy(module: str, args: argparse.Namespace, function: str = "command") -> int:
     """Run a command whose module is heavy (pandas, scipy) only when that command is chosen."""
     import importlib
 
-    return importlib.import_module(module).command(args)
+    return getattr(importlib.import_module(module), function)(args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,10 @@ REFERENCE_DIR = Path("data/reference")
 ORPHAN_PROFILES = REFERENCE_DIR / "orphan_profiles.csv"
 ORPHAN_PROFILES_META = REFERENCE_DIR / "orphan_profiles.meta.json"
 COMMON_DISEASES = REFERENCE_DIR / "common_diseases.csv"
-DIAGNOSIS_MAP = REFERENCE_DIR / "diagnosis_map.csv"
-GENERATIVE_MODEL = Path("data/simulation/generative_model.npz")
+SIMULATION = Path("data/simulation")  # the simulate stage's output: extracts, generative model, held-out diseases
+SIMULATED_EXTRACTS = SIMULATION / "extracts"
+GENERATIVE_MODEL = SIMULATION / "generative_model.npz"
+HOLDOUT_FILE = SIMULATION / "holdout_diagnoses.txt"
 INTERIM = Path("data/interim")
 INGESTED = INTERIM / "ingested.parquet"
 PARSE_ERRORS = INTERIM / "parse_errors.parquet"
@@ -40,6 +42,12 @@ REPORTS = Path("reports")
 def load_params(path: Path | None = None) -> dict[str, Any]:
     with open(path or PARAMS_FILE, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
+
+
+def simulating(params: dict[str, Any]) -> bool:
+    """The default source: data.raw_dir is the simulate stage's own output. Pointed anywhere else (a hospital's
+    extracts), the simulate stage does nothing and nothing of the simulator reaches the model or its reports."""
+    return Path(params["data"]["raw_dir"]) == SIMULATED_EXTRACTS
 
 
 def stage_logger(name: str) -> logging.Logger:

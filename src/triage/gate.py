@@ -1,4 +1,8 @@
-"""The quality gate: headline metrics against the minimums in params (gate section)."""
+"""The quality gate: headline metrics against the minimums in params (gate section).
+
+The orphan line applies only to a model that makes an orphan decision (its data has an orphan class); for another
+model the line says so plainly and does not count.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,11 @@ class GateLine:
     value: float | None
     minimum: float
     passed: bool
+    applicable: bool = True
 
     def __str__(self) -> str:
+        if not self.applicable:
+            return f"N/A   {self.name}: this model makes no orphan decision (its data has no orphan class)"
         shown = "missing" if self.value is None else f"{self.value:.4f}"
         return f"{'PASS' if self.passed else 'FAIL'}  {self.name} = {shown} (minimum {self.minimum})"
 
@@ -34,9 +41,14 @@ def lookup(metrics: dict, path: str) -> float | None:
 
 
 def check_gate(metrics: dict, minimums: dict) -> list[GateLine]:
+    """`metrics`: reports/metrics.json (or {"model": manifest metrics, "orphan_decision": ...})."""
+    orphan_decision = metrics.get("orphan_decision", True)
     lines = []
     for path, param, strict in CHECKS:
         value, minimum = lookup(metrics, path), float(minimums[param])
+        if "orphan" in path and not orphan_decision:
+            lines.append(GateLine(path, None, minimum, True, applicable=False))
+            continue
         passed = value is not None and (value > minimum if strict else value >= minimum)
         lines.append(GateLine(path, value, minimum, passed))
     return lines

@@ -21,12 +21,15 @@ from pathlib import Path
 import httpx
 import yaml
 
+from triage.data.ingest import DEVELOPMENT_KEY
 from triage.s3server import LocalS3, free_port
 from triage.service_process import ServiceStartError, start_service, stop_service
-from triage.stages.ingest import DEVELOPMENT_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "loop-demo-key-0123456789"
+# One key for ingest, the service and the monitor, so visit ids hash alike everywhere. The demo's extracts are all
+# simulated, so the public development key is the honest choice; a real deployment sets its own secret.
+PSEUDONYM_KEY = DEVELOPMENT_KEY
 FAST = {("train", "iterations"): 80, ("evaluate", "bootstrap"): 50, ("export", "parity_rows"): 400}
 IDENTITY = {"GIT_AUTHOR_NAME": "triage loop demo", "GIT_AUTHOR_EMAIL": "loop-demo@triage.invalid",
             "GIT_COMMITTER_NAME": "triage loop demo", "GIT_COMMITTER_EMAIL": "loop-demo@triage.invalid"}
@@ -84,7 +87,7 @@ class Demo:
         subprocess.run(["git", "clone", "-q", str(REPO), str(self.repo)], check=True)
         bin_dir = str(Path(sys.executable).parent)
         self.env = {**os.environ, **IDENTITY, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
-                    "PYTHONPATH": str(self.repo / "src"), "TRIAGE_PSEUDONYM_KEY": DEVELOPMENT_KEY}
+                    "PYTHONPATH": str(self.repo / "src"), "TRIAGE_PSEUDONYM_KEY": PSEUDONYM_KEY}
         params = yaml.safe_load((self.repo / "params.yaml").read_text(encoding="utf-8"))
         if self.visits:
             params["simulate"]["n_visits"] = self.visits

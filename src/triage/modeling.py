@@ -14,23 +14,35 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from triage import schema
+from triage.contract import Contract
 
-NUMERIC_POSITIONS = [schema.MODEL_FEATURES.index(f.name) for f in schema.NUMERIC_FIELDS]
-SEX_POSITION = [schema.MODEL_FEATURES.index("sex")]
-SYMPTOM_POSITIONS = [schema.MODEL_FEATURES.index(c) for c in schema.SYMPTOM_COLUMNS]
-PREPROCESSED_FEATURES = [*(f.name for f in schema.NUMERIC_FIELDS), "sex", *schema.SYMPTOM_COLUMNS]
+IMPUTERS = {"median": dict(strategy="median"), "most_frequent": dict(strategy="most_frequent"),
+            "zero": dict(strategy="constant", fill_value=0.0)}
 
 
-def preprocessing() -> ColumnTransformer:
-    """Imputation inside the exported graph: medians for numbers, the most frequent sex, 'absent' for symptoms.
+def imputation_groups(contract: Contract) -> list[tuple[str, list[str]]]:
+    """Features by imputation strategy, in a fixed order (numbers, categories, binary signs): (strategy, names).
+    The transformer's output columns follow this order."""
+    order = [*contract.numeric_names, *contract.category_names, *contract.binary_names]
+    groups: dict[str, list[str]] = {}
+    for name in order:
+        groups.setdefault(contract.features[name].impute, []).append(name)
+    return list(groups.items())
 
-    Integer column positions, so the ONNX graph has one float input [N, n_features] in schema order.
-    """
+
+def preprocessed_features(contract: Contract) -> list[str]:
+    return [name for _, names in imputation_groups(contract) for name in names]
+
+
+def preprocessing(contract: Contract) -> ColumnTransformer:
+    """Imputation inside the exported graph, as the contract says per feature (defaults: medians for numbers, the
+    most frequent category, 'absent' for binary signs). Integer column positions, so the ONNX graph has one float
+    input [N, n_features] in contract order. An all-empty column is kept (imputed 0) rather than dropped, so the
+    output width never changes under the model's feet; the split stage refuses such a feature before training."""
+    positions = {name: i for i, name in enumerate(contract.feature_names)}
     return ColumnTransformer([
-        ("numeric", SimpleImputer(strategy="median"), NUMERIC_POSITIONS),
-        ("sex", SimpleImputer(strategy="most_frequent"), SEX_POSITION),
-        ("symptoms", SimpleImputer(strategy="constant", fill_value=0.0), SYMPTOM_POSITIONS),
+        (strategy, SimpleImputer(keep_empty_features=True, **IMPUTERS[strategy]), [positions[n] for n in names])
+        for strategy, names in imputation_groups(contract)
     ], remainder="drop", verbose_feature_names_out=False)
 
 
@@ -43,24 +55,34 @@ def catboost_classifier(settings: dict[str, Any], seed: int, **overrides: Any) -
     return CatBoostClassifier(**options)
 
 
-def triage_pipeline(settings: dict[str, Any], seed: int) -> Pipeline:
-    return Pipeline([("preprocess", preprocessing()), ("model", catboost_classifier(settings, seed))])
+def triage_pipeline(contract: Contract, settings: dict[str, Any], seed: int) -> Pipeline:
+    return Pipeline([("preprocess", preprocessing(contract)), ("model", catboost_classifier(settings, seed))])
 
 
-def logistic_baseline(c: float, seed: int) -> Pipeline:
-    return Pipeline([("preprocess", preprocessing()), ("scale", StandardScaler()),
+def logistic_baseline(contract: Contract, c: float, seed: int) -> Pipeline:
+    return Pipeline([("preprocess", preprocessing(contract)), ("scale", StandardScaler()),
                      ("model", LogisticRegression(C=c, class_weight="balanced", max_iter=500,
                                                   random_state=seed))])
 
 
-def forest_baseline(trees: int, seed: int, threads: int) -> Pipeline:
+def forest_baseline(contract: Contract, trees: int, seed: int, threads: int) -> Pipeline:
     """A random forest on the original (not resampled, unweighted) training part."""
-    return Pipeline([("preprocess", preprocessing()),
+    return Pipeline([("preprocess", preprocessing(contract)),
                      ("model", RandomForestClassifier(n_estimators=trees, min_samples_leaf=3, max_depth=18,
                                                       n_jobs=threads, random_state=seed))])
 
 
-def rule_scores(frame: pd.DataFrame) -> np.ndarray:
+RULE_PAINS = ("sx_headache", "sx_myalgia", "sx_arthralgia", "sx_back_pain", "sx_chest_pain", "sx_abdominal_pain",
+              "sx_sore_throat", "sx_ear_pain")
+RULE_COLUMNS = ("temperature_c", "sx_fever", "symptom_days", *RULE_PAINS)
+
+
+def rule_applies(contract: Contract) -> bool:
+    """The prototype's rule reads the simulated contract's columns and the five product classes."""
+    return set(RULE_COLUMNS) <= set(contract.feature_names) and len(contract.classes) == 5
+
+
+def rule_scores(frame: pd.DataFrame, red_flags: tuple[str, ...]) -> np.ndarray:
     """The original prototype's fever / pain / days rule, reimplemented, as class scores (rows sum to one).
 
     score = fever (temperature >= 38 or reported) + pain (any pain symptom) + duration (days > 14, > 180); more
@@ -68,14 +90,12 @@ def rule_scores(frame: pd.DataFrame) -> np.ndarray:
     scores are softened one-hot votes so that ranking metrics (ROC, PR) can be computed for it.
     """
     fever = (frame["temperature_c"].fillna(36.8) >= 38) | (frame["sx_fever"].fillna(0) == 1)
-    pains = ["sx_headache", "sx_myalgia", "sx_arthralgia", "sx_back_pain", "sx_chest_pain", "sx_abdominal_pain",
-             "sx_sore_throat", "sx_ear_pain"]
-    pain = frame[pains].fillna(0).sum(axis=1) > 0
+    pain = frame[list(RULE_PAINS)].fillna(0).sum(axis=1) > 0
     days = frame["symptom_days"]
-    red_flags = frame[list(schema.RED_FLAG_COLUMNS)].fillna(0).sum(axis=1)
+    red_flag_count = frame[list(red_flags)].fillna(0).sum(axis=1)
     score = fever.astype(int) + pain.astype(int) + (days > 14).astype(int)
-    klass = np.select([(red_flags >= 2) & (days > 30), days > 180, score >= 2, score == 1],
+    klass = np.select([(red_flag_count >= 2) & (days > 30), days > 180, score >= 2, score == 1],
                       [4, 3, 2, 1], default=0)
-    soft = 0.05 + 0.01 * np.clip(red_flags.to_numpy()[:, None], 0, 5) * (np.arange(5) == 4)
+    soft = 0.05 + 0.01 * np.clip(red_flag_count.to_numpy()[:, None], 0, 5) * (np.arange(5) == 4)
     scores = np.where(np.arange(5)[None, :] == klass[:, None], 0.8, soft)
     return scores / scores.sum(axis=1, keepdims=True)

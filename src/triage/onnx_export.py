@@ -20,7 +20,6 @@ from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, guess_t
 from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 from sklearn.pipeline import Pipeline
 
-from triage import schema
 from triage.two_stage import TwoStageClassifier
 
 INPUT_NAME = "features"
@@ -94,11 +93,11 @@ def register_converters() -> None:
                                 parser=_parse_catboost, options=options)
 
 
-def to_onnx(pipeline: Pipeline) -> onnx.ModelProto:
-    """One float input [N, n_features] in schema order; outputs `label` (int64) and `probabilities` (float)."""
+def to_onnx(pipeline: Pipeline, n_features: int) -> onnx.ModelProto:
+    """One float input [N, n_features] in contract order; outputs `label` (int64) and `probabilities` (float)."""
     register_converters()
     model = convert_sklearn(pipeline, "triage",
-                            initial_types=[(INPUT_NAME, FloatTensorType([None, len(schema.MODEL_FEATURES)]))],
+                            initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
                             options={id(pipeline.steps[-1][1]): {"zipmap": False}}, target_opset=TARGET_OPSET)
     names = [output.name for output in model.graph.output]
     if names != ["label", "probabilities"]:

@@ -1,4 +1,8 @@
-"""DVC plot tables (CSV, kept in git) and PNG figures (for PR comments) of the evaluation."""
+"""DVC plot tables (CSV, kept in git) and PNG figures (for PR comments) of the evaluation.
+
+The tables always carry the columns dvc.yaml's plot definitions name (every product class, every method), empty where
+the contract has no such class or the method does not apply, so the definitions hold for any contract.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
-from triage import schema  # noqa: E402
+from triage.contract import Contract  # noqa: E402
 from triage.metrics import decide  # noqa: E402
+from triage.schema import CLASSES  # noqa: E402
+from triage.tables import write_csv  # noqa: E402
 
 RECALL_GRID = np.round(np.linspace(0, 1, 51), 2)
 CALIBRATION_BINS = 10
+METHODS = ("model", "logistic_regression", "random_forest", "rule", "bayes")
 
 
 def interpolated_precision(positives: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -27,23 +34,25 @@ def interpolated_precision(positives: np.ndarray, scores: np.ndarray) -> np.ndar
     return np.array([precision[recall >= r].max() for r in RECALL_GRID])
 
 
-def write_plot_tables(y: np.ndarray, curves: dict[str, np.ndarray], orphan_threshold: float,
-                      importance: pd.Series, directory: Path) -> dict[str, pd.DataFrame]:
+def write_plot_tables(y: np.ndarray, curves: dict[str, np.ndarray], orphan_threshold: float | None,
+                      importance: pd.Series, contract: Contract, directory: Path) -> dict[str, pd.DataFrame]:
     directory.mkdir(parents=True, exist_ok=True)
-    model = curves["model"]
-    names = np.array(schema.CLASSES)
+    model, orphan = curves["model"], contract.orphan_index
+    names = np.array(contract.classes)
+    empty = np.full(len(RECALL_GRID), np.nan)
+    per_class = {c: interpolated_precision(y == k, model[:, k]) for k, c in enumerate(contract.classes)}
     tables = {
-        "confusion": pd.DataFrame({"actual": names[y], "predicted": names[decide(model, orphan_threshold)]}),
-        "pr_curves": pd.DataFrame({"recall": RECALL_GRID, **{c: interpolated_precision(y == k, model[:, k])
-                                                             for k, c in enumerate(schema.CLASSES)}}),
-        "orphan_pr": pd.DataFrame({"recall": RECALL_GRID, **{m: interpolated_precision(y == 4, p[:, 4])
-                                                             for m, p in curves.items()}}),
+        "confusion": pd.DataFrame({"actual": names[y], "predicted": names[decide(model, orphan_threshold, orphan)]}),
+        "pr_curves": pd.DataFrame({"recall": RECALL_GRID, **{c: per_class.get(c, empty) for c in CLASSES}}),
+        "orphan_pr": pd.DataFrame({"recall": RECALL_GRID, **{
+            m: interpolated_precision(y == orphan, curves[m][:, orphan]) if orphan is not None and m in curves
+            else empty for m in METHODS}}),
         "calibration": calibration_table(y, curves),
         "feature_importance": importance.sort_values(ascending=False).head(25).rename_axis("feature")
         .reset_index(name="importance"),
     }
     for name, table in tables.items():
-        table.round(5).to_csv(directory / f"{name}.csv", index=False)
+        write_csv(table.round(5), directory / f"{name}.csv")
     return tables
 
 
@@ -53,6 +62,7 @@ def calibration_table(y: np.ndarray, curves: dict[str, np.ndarray]) -> pd.DataFr
     rows = {"confidence_bin": np.round((edges[:-1] + edges[1:]) / 2, 3)}
     for method in ("model", "bayes"):
         if method not in curves:
+            rows[method] = [np.nan] * CALIBRATION_BINS
             continue
         p = curves[method]
         confidence, correct = p.max(axis=1), p.argmax(axis=1) == y
@@ -62,9 +72,9 @@ def calibration_table(y: np.ndarray, curves: dict[str, np.ndarray]) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def write_figures(tables: dict[str, pd.DataFrame], directory: Path) -> None:
+def write_figures(tables: dict[str, pd.DataFrame], contract: Contract, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    _confusion_figure(tables["confusion"], directory / "confusion.png")
+    _confusion_figure(tables["confusion"], contract.classes, directory / "confusion.png")
     _lines_figure(tables["pr_curves"], "recall", "precision", "PR curves per class (test)",
                   directory / "pr_curves.png")
     _lines_figure(tables["orphan_pr"], "recall", "precision", "Orphan PR: model vs baselines and Bayes limit",
@@ -74,15 +84,14 @@ def write_figures(tables: dict[str, pd.DataFrame], directory: Path) -> None:
     _importance_figure(tables["feature_importance"], directory / "feature_importance.png")
 
 
-def _confusion_figure(table: pd.DataFrame, path: Path) -> None:
-    matrix = pd.crosstab(table["actual"], table["predicted"]).reindex(index=schema.CLASSES, columns=schema.CLASSES,
-                                                                      fill_value=0)
+def _confusion_figure(table: pd.DataFrame, classes: tuple[str, ...], path: Path) -> None:
+    matrix = pd.crosstab(table["actual"], table["predicted"]).reindex(index=classes, columns=classes, fill_value=0)
     figure, axis = plt.subplots(figsize=(5.5, 4.5))
     axis.imshow(matrix.to_numpy(), cmap="Blues")
     for (i, j), value in np.ndenumerate(matrix.to_numpy()):
         axis.text(j, i, str(value), ha="center", va="center", fontsize=8)
-    axis.set_xticks(range(len(schema.CLASSES)), schema.CLASSES)
-    axis.set_yticks(range(len(schema.CLASSES)), schema.CLASSES)
+    axis.set_xticks(range(len(classes)), classes)
+    axis.set_yticks(range(len(classes)), classes)
     axis.set_xlabel("predicted")
     axis.set_ylabel("actual")
     axis.set_title("Confusion matrix (test, tuned orphan threshold)")
@@ -92,14 +101,16 @@ def _confusion_figure(table: pd.DataFrame, path: Path) -> None:
 def _lines_figure(table: pd.DataFrame, x: str, ylabel: str, title: str, path: Path, diagonal: bool = False) -> None:
     figure, axis = plt.subplots(figsize=(5.5, 4.5))
     for column in table.columns.drop(x):
-        axis.plot(table[x], table[column], label=column)
+        if table[column].notna().any():
+            axis.plot(table[x], table[column], label=column)
     if diagonal:
         axis.plot([0, 1], [0, 1], linestyle=":", color="grey")
     axis.set_xlabel(x)
     axis.set_ylabel(ylabel)
     axis.set_ylim(0, 1.02)
     axis.set_title(title)
-    axis.legend(fontsize=8)
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(fontsize=8)
     _save(figure, path)
 
 

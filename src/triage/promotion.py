@@ -45,7 +45,8 @@ def parity_check(manifest: dict) -> Check:
 
 def gate_checks(manifest: dict, minimums: dict) -> list[Check]:
     return [Check(f"quality gate {line.name}", line.passed, str(line).split("  ", 1)[1])
-            for line in check_gate({"model": manifest.get("metrics", {})}, minimums)]
+            for line in check_gate({"model": manifest.get("metrics", {}),
+                                    "orphan_decision": manifest.get("orphan_decision", True)}, minimums)]
 
 
 def latency_check(model_bytes: bytes, manifest: dict, budget: dict, rows: int = 2000) -> list[Check]:

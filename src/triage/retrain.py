@@ -1,6 +1,7 @@
-"""`triage retrain`: a new labelled extract in, a gated model version out.
+"""`triage retrain`: a new labelled extract in (or the extracts already landed), a gated model version out.
 
-Adds the extract under data/raw/incoming (tracked by DVC, never edited in place), runs `dvc repro`, checks the
+Adds the extract under data/raw/incoming (tracked by DVC, never edited in place) — or, with no `--extract`, takes
+what a batch intake already landed and committed there — runs `dvc repro`, checks the
 quality gate, and only when it passes commits, registers the next GTO version and promotes it to `dev`. Promotion to
 `prod` stays a human decision (`gto assign triage-model --version vX.Y.Z --stage prod`).
 """
@@ -53,6 +54,17 @@ def require_clean_tree(repo: Path) -> None:
                            f"(retraining commits its own result):\n{changed}")
 
 
+def require_key_for_real_data(extract: Path) -> None:
+    """Refuse before anything is added: ingest would refuse a real extract without TRIAGE_PSEUDONYM_KEY."""
+    from triage.data.extracts import ExtractError, is_simulated
+    from triage.data.ingest import pseudonym_key
+
+    try:
+        pseudonym_key([] if is_simulated(extract) else [extract])
+    except ExtractError as error:
+        raise RetrainError(str(error)) from error
+
+
 def add_extract(repo: Path, extract: Path, incoming: Path) -> Path:
     if not extract.is_file() or extract.suffix.lower() not in {".csv", ".parquet"}:
         raise RetrainError(f"{extract}: not a CSV or Parquet file")
@@ -88,16 +100,19 @@ def register_and_promote(repo: Path, stage: str, message: str) -> tuple[str, str
     return version, run(["git", "rev-parse", "HEAD"], repo, quiet=True).strip()
 
 
-def retrain(repo: Path, extract: Path, stage: str = "dev", push_remote: str | None = None) -> RetrainResult:
+def retrain(repo: Path, extract: Path | None, stage: str = "dev", push_remote: str | None = None) -> RetrainResult:
     if stage == "prod":
         raise RetrainError("retraining promotes to dev only; promotion to prod is a human decision")
     params = config.load_params(repo / "params.yaml")
-    incoming = Path(params["base"]["incoming_dir"])
+    incoming = Path(params["data"]["incoming_dir"])
     seconds: dict[str, float] = {}
     require_clean_tree(repo)
     started = time.perf_counter()
-    added = add_extract(repo, extract, incoming)
-    print(f"[retrain] extract added: {added.relative_to(repo)} (tracked by DVC)", flush=True)
+    if extract is not None:
+        require_key_for_real_data(extract)
+        added = add_extract(repo, extract, incoming)
+        print(f"[retrain] extract added: {added.relative_to(repo)} (tracked by DVC)", flush=True)
+    reason = f"with {extract.name}" if extract is not None else "on the landed extracts"
     print("[retrain] dvc repro ...", flush=True)
     run(["dvc", "repro"], repo)
     seconds["repro"] = time.perf_counter() - started
@@ -112,11 +127,11 @@ def retrain(repo: Path, extract: Path, stage: str = "dev", push_remote: str | No
         return result
     run(["git", "add", "-u"], repo, quiet=True)
     run(["git", "add", str(incoming)], repo, quiet=True)
-    run(["git", "commit", "-q", "-m", f"Retrain with {extract.name}"], repo, quiet=True)
+    run(["git", "commit", "-q", "--allow-empty", "-m", f"Retrain {reason}"], repo, quiet=True)
     if push_remote:
         print(f"[retrain] dvc push -r {push_remote} ...", flush=True)
         run(["dvc", "push", "-r", push_remote], repo, quiet=True)
-    result.version, result.commit = register_and_promote(repo, stage, f"retrained with {extract.name}")
+    result.version, result.commit = register_and_promote(repo, stage, f"retrained {reason}")
     result.stage = stage
     print(f"[retrain] registered {ARTIFACT}@{result.version} ({result.commit[:8]}) and promoted it to {stage}",
           flush=True)
@@ -125,7 +140,8 @@ def retrain(repo: Path, extract: Path, stage: str = "dev", push_remote: str | No
 
 def command(args) -> int:
     try:
-        result = retrain(Path(args.repo).resolve(), Path(args.extract).resolve(), args.stage, args.push)
+        extract = Path(args.extract).resolve() if args.extract else None
+        result = retrain(Path(args.repo).resolve(), extract, args.stage, args.push)
     except RetrainError as error:
         print(f"retrain: {error}", file=sys.stderr)
         return 1

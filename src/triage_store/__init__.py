@@ -95,8 +95,10 @@ class ModelStore:
             if code in ("NoSuchKey", "404", "NotFound"):
                 return None
             if code in ("AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId", "403"):
+                hint = " — or nothing is published there: a role without s3:ListBucket (the service's task role) " \
+                       "is answered 403, not 404, for a missing object" if code in ("AccessDenied", "403") else ""
                 raise StoreError(f"access to s3://{self.bucket}/{key} refused ({code}): check the credentials "
-                                 f"(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)") from error
+                                 f"(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY){hint}") from error
             raise StoreError(f"reading s3://{self.bucket}/{key} failed: {code or error}") from error
 
     def _put(self, key: str, body: bytes, content_type: str) -> None:

@@ -2,7 +2,6 @@ import numpy as np
 
 from triage.gate import check_gate
 from triage.metrics import (
-    ORPHAN,
     bootstrap_interval,
     decide,
     expected_calibration_error,
@@ -10,6 +9,8 @@ from triage.metrics import (
     recall_at_precision,
     tune_orphan_threshold,
 )
+
+ORPHAN = 4  # five classes, orphan last (product order)
 
 
 def random_probabilities(n, seed=0):
@@ -22,20 +23,21 @@ def random_probabilities(n, seed=0):
 def test_tuned_threshold_reaches_the_recall_target():
     y, p = random_probabilities(4000)
     for target in (0.8, 0.95):
-        threshold = tune_orphan_threshold(y, p, target)
-        assert orphan_recall(y, decide(p, threshold)) >= target
-        assert orphan_recall(y, decide(p, threshold + 1e-6)) < target
+        threshold = tune_orphan_threshold(y, p, target, 0.0, ORPHAN)
+        assert orphan_recall(y, decide(p, threshold, ORPHAN), ORPHAN) >= target
+        assert orphan_recall(y, decide(p, threshold + 1e-6, ORPHAN), ORPHAN) < target
 
 
 def test_safety_margin_raises_the_recall_on_validation():
     y, p = random_probabilities(4000)
-    assert tune_orphan_threshold(y, p, 0.9, z=1.0) < tune_orphan_threshold(y, p, 0.9)
+    assert tune_orphan_threshold(y, p, 0.9, 1.0, ORPHAN) < tune_orphan_threshold(y, p, 0.9, 0.0, ORPHAN)
 
 
 def test_decision_uses_the_orphan_threshold_then_argmax():
     p = np.array([[0.6, 0.2, 0.1, 0.0, 0.1], [0.1, 0.5, 0.1, 0.0, 0.3]])
-    assert decide(p, 0.25).tolist() == [0, ORPHAN]
-    assert decide(p, 0.35).tolist() == [0, 1]
+    assert decide(p, 0.25, ORPHAN).tolist() == [0, ORPHAN]
+    assert decide(p, 0.35, ORPHAN).tolist() == [0, 1]
+    assert decide(p[:, :4], None, None).tolist() == [0, 1]  # no orphan class: the most probable class
 
 
 def test_calibration_error_of_perfect_and_overconfident_models():
@@ -47,14 +49,15 @@ def test_calibration_error_of_perfect_and_overconfident_models():
 
 def test_bootstrap_interval_covers_the_point_estimate():
     y, p = random_probabilities(3000, seed=3)
-    estimate = orphan_recall(y, decide(p, 0.2))
-    low, high = bootstrap_interval(y, p, lambda a, q: orphan_recall(a, decide(q, 0.2)), rounds=200, seed=1)
+    estimate = orphan_recall(y, decide(p, 0.2, ORPHAN), ORPHAN)
+    low, high = bootstrap_interval(y, p, lambda a, q: orphan_recall(a, decide(q, 0.2, ORPHAN), ORPHAN), rounds=200,
+                                   seed=1)
     assert low < estimate < high and high - low < 0.1
 
 
 def test_recall_at_precision_is_monotone():
     y, p = random_probabilities(3000, seed=4)
-    assert recall_at_precision(y, p[:, ORPHAN], 0.3) >= recall_at_precision(y, p[:, ORPHAN], 0.6)
+    assert recall_at_precision(y, p[:, ORPHAN], 0.3, ORPHAN) >= recall_at_precision(y, p[:, ORPHAN], 0.6, ORPHAN)
 
 
 def test_gate_passes_and_fails_with_the_failing_line():
@@ -66,6 +69,16 @@ def test_gate_passes_and_fails_with_the_failing_line():
     assert [line.passed for line in lines] == [False, True, False]
     assert str(lines[0]) == "FAIL  model.roc_auc_ovr_macro = 0.8500 (minimum 0.85)"
     assert "missing" in str(lines[2])
+
+
+def test_gate_says_plainly_that_a_model_without_orphan_class_has_no_orphan_line():
+    minimums = {"min_roc_auc": 0.85, "min_orphan_recall_lower": 0.9, "min_macro_f1": 0.7}
+    metrics = {"orphan_decision": False, "model": {"roc_auc_ovr_macro": 0.95, "macro_f1": 0.8}}
+    lines = check_gate(metrics, minimums)
+    assert all(line.passed for line in lines)
+    assert str(lines[1]).startswith("N/A") and "no orphan decision" in str(lines[1])
+    metrics["model"]["macro_f1"] = 0.5
+    assert not all(line.passed for line in check_gate(metrics, minimums))
 
 
 def test_gate_command_exit_codes(tmp_path, params):
@@ -84,4 +97,18 @@ def test_gate_command_exit_codes(tmp_path, params):
 
 
 def test_orphan_recall_without_orphans_is_nan():
-    assert np.isnan(orphan_recall(np.zeros(3, dtype=int), np.zeros(3, dtype=int)))
+    assert np.isnan(orphan_recall(np.zeros(3, dtype=int), np.zeros(3, dtype=int), ORPHAN))
+
+
+def test_two_class_roc_auc_is_the_binary_auc():
+    from sklearn.metrics import roc_auc_score
+
+    from triage.metrics import classification_summary
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 500)
+    p1 = np.clip(y * 0.3 + rng.random(500) * 0.7, 0, 1)
+    p = np.column_stack([1 - p1, p1])
+    summary = classification_summary(y, p, None, 0.7, None)
+    assert summary["roc_auc_ovr_macro"] == roc_auc_score(y, p1)
+    assert not any(key.startswith("orphan") for key in summary)

@@ -3,7 +3,8 @@ import json
 import pandas as pd
 import pytest
 
-from triage import config, schema
+from triage import config
+from triage.cohort.vocabulary import symptoms
 from triage.stages.reference import frequency_probability, project_profiles, select_diseases
 
 
@@ -41,6 +42,6 @@ def test_committed_profile_table_has_real_orpha_diseases_and_the_hpo_release():
     meta = json.loads(config.ORPHAN_PROFILES_META.read_text())
     assert table["orpha_code"].str.fullmatch(r"ORPHA:\d+").all()
     assert table["orpha_code"].nunique() >= 50
-    assert set(table["symptom"]) <= {s.name for s in schema.SYMPTOMS}
+    assert set(table["symptom"]) <= {s.name for s in symptoms()}
     assert table["probability"].between(0, 1).all()
     assert meta["hpo_release"] == "2025-01-16"

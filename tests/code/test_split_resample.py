@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage import schema
+from triage.cohort.vocabulary import symptom_columns
+from triage.schema import CLASSES, LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID
 from triage.stages.resample import resample
 from triage.stages.split import split
 
@@ -16,61 +17,68 @@ def frame(labelled_cohort):
 
 @pytest.mark.parametrize("method", ["stratified", "temporal"])
 def test_patients_never_straddle_parts(frame, method):
-    parts = split(frame, {**SETTINGS, "method": method}, seed=1, holdout=set())
-    patients = [set(part[schema.PATIENT_ID]) for part in parts.values()]
+    parts = split(frame, {**SETTINGS, "method": method}, seed=1, holdout=set(), classes=CLASSES)
+    patients = [set(part[PATIENT_ID]) for part in parts.values()]
     assert not patients[0] & patients[1] and not patients[0] & patients[2] and not patients[1] & patients[2]
     assert sum(len(part) for part in parts.values()) == len(frame)
 
 
 def test_stratified_split_keeps_class_shares(frame):
-    parts = split(frame, SETTINGS, seed=1, holdout=set())
-    overall = frame[schema.LABEL_COLUMN].value_counts(normalize=True)
+    parts = split(frame, SETTINGS, seed=1, holdout=set(), classes=CLASSES)
+    overall = frame[LABEL_COLUMN].value_counts(normalize=True)
     for part in parts.values():
-        shares = part[schema.LABEL_COLUMN].value_counts(normalize=True)
+        shares = part[LABEL_COLUMN].value_counts(normalize=True)
         assert (shares - overall).abs().max() < 0.03
     assert len(parts["test"]) == pytest.approx(0.2 * len(frame), rel=0.1)
 
 
 def test_temporal_split_puts_later_visits_later(frame):
-    parts = split(frame, {**SETTINGS, "method": "temporal"}, seed=1, holdout=set())
+    parts = split(frame, {**SETTINGS, "method": "temporal"}, seed=1, holdout=set(), classes=CLASSES)
     assert parts["train"]["visit_date"].median() < parts["valid"]["visit_date"].median() < parts["test"][
         "visit_date"].median()
 
 
 def test_held_out_diseases_only_reach_the_test_part(frame, generative):
     holdout = set(generative.unseen.tolist())
-    parts = split(frame, SETTINGS, seed=1, holdout=holdout)
-    assert not parts["train"][schema.OUTCOME_COLUMN].isin(holdout).any()
-    assert not parts["valid"][schema.OUTCOME_COLUMN].isin(holdout).any()
-    assert parts["test"][schema.OUTCOME_COLUMN].isin(holdout).sum() == frame[schema.OUTCOME_COLUMN].isin(
+    parts = split(frame, SETTINGS, seed=1, holdout=holdout, classes=CLASSES)
+    assert not parts["train"][OUTCOME_CODE].isin(holdout).any()
+    assert not parts["valid"][OUTCOME_CODE].isin(holdout).any()
+    assert parts["test"][OUTCOME_CODE].isin(holdout).sum() == frame[OUTCOME_CODE].isin(
         holdout).sum()
 
 
 def test_unknown_split_method_is_refused(frame):
     with pytest.raises(ValueError, match="split.method"):
-        split(frame, {**SETTINGS, "method": "random"}, seed=1, holdout=set())
+        split(frame, {**SETTINGS, "method": "random"}, seed=1, holdout=set(), classes=CLASSES)
 
 
 @pytest.mark.parametrize("method", ["none", "class_weights", "random_over", "smote_nc"])
-def test_resampling_methods(labelled_cohort, method):
-    out = resample(labelled_cohort, {"method": method, "target_ratio": 0.25}, power=0.5, seed=3)
-    before = labelled_cohort[schema.LABEL_COLUMN].value_counts()
-    weighted = out.groupby(schema.LABEL_COLUMN)["sample_weight"].sum()
-    assert list(out.columns[:-2]) == list(schema.MODEL_FEATURES)
+def test_resampling_methods(labelled_cohort, contract, method):
+    out = resample(labelled_cohort, contract, {"method": method, "target_ratio": 0.25}, power=0.5, seed=3)
+    before = labelled_cohort[LABEL_COLUMN].value_counts()
+    weighted = out.groupby(LABEL_COLUMN)["sample_weight"].sum()
+    assert list(out.columns[:-2]) == list(contract.feature_names)
     if method == "none":
         assert out["sample_weight"].eq(1).all() and len(out) == len(labelled_cohort)
     elif method == "class_weights":
         assert weighted["orphan"] / before["orphan"] > weighted["mild"] / before["mild"]
     else:
-        counts = out[schema.LABEL_COLUMN].value_counts()
+        counts = out[LABEL_COLUMN].value_counts()
         assert counts["orphan"] == int(before.max() * 0.25) > before["orphan"]
         assert counts["mild"] == before["mild"]
     if method == "smote_nc":
-        symptoms = out[list(schema.SYMPTOM_COLUMNS)].to_numpy()
+        symptoms = out[list(symptom_columns())].to_numpy()
         assert np.isin(symptoms, [0.0, 1.0]).all()
-        assert out["sex"].isin(schema.SEX_CODES).all()
+        assert out["sex"].isin(["F", "M", "U"]).all()
 
 
-def test_unknown_resampling_method_is_refused(labelled_cohort):
+def test_unknown_resampling_method_is_refused(labelled_cohort, contract):
     with pytest.raises(ValueError, match="resample.method"):
-        resample(labelled_cohort, {"method": "adasyn", "target_ratio": 0.2}, power=0.5, seed=3)
+        resample(labelled_cohort, contract, {"method": "adasyn", "target_ratio": 0.2}, power=0.5, seed=3)
+
+
+def test_a_rare_class_of_three_patients_reaches_every_part(frame):
+    rare = frame[frame[LABEL_COLUMN] == "orphan"][PATIENT_ID].unique()[:3]
+    small = frame[(frame[LABEL_COLUMN] != "orphan") | frame[PATIENT_ID].isin(rare)]
+    parts = split(small, SETTINGS, seed=1, holdout=set(), classes=CLASSES)
+    assert all((part[LABEL_COLUMN] == "orphan").any() for part in parts.values())

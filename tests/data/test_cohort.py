@@ -4,12 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage import schema
-from triage.stages.ingest import derive_labels, read_diagnosis_map
+from triage.cohort.vocabulary import symptom_columns
+from triage.data.ingest import derive_labels
+from triage.schema import CLASSES
 
 
 def test_enough_diagnoses_of_each_kind(generative):
-    classes = np.array(schema.CLASSES)[generative.class_index]
+    classes = np.array(CLASSES)[generative.class_index]
     common = classes[np.isin(classes, ["mild", "acute", "chronic"])]
     assert len(common) >= 25 and {"mild", "acute", "chronic"} <= set(common)
     assert all((common == c).sum() >= 6 for c in ("mild", "acute", "chronic"))
@@ -17,14 +18,14 @@ def test_enough_diagnoses_of_each_kind(generative):
     assert (classes == "none").sum() >= 1
 
 
-def test_simulated_codes_map_to_their_class_through_the_diagnosis_map(generative):
-    labels = derive_labels(pd.Series(generative.codes), read_diagnosis_map())
-    assert labels.tolist() == [schema.CLASSES[k] for k in generative.class_index]
+def test_simulated_codes_map_to_their_class_through_the_default_contract(generative, contract):
+    labels = derive_labels(pd.Series(generative.codes), contract)
+    assert labels.tolist() == [CLASSES[k] for k in generative.class_index]
 
 
 def test_orphan_prevalence_and_skew(generative, params):
     prior = generative.prior
-    orphan = generative.class_index == schema.CLASSES.index("orphan")
+    orphan = generative.class_index == CLASSES.index("orphan")
     assert prior[orphan].sum() == pytest.approx(params["simulate"]["orphan_share"])
     shares = np.sort(prior[orphan] / prior[orphan].sum())[::-1]
     assert shares[:5].sum() > 0.5  # a few diseases carry most orphan cases
@@ -32,7 +33,7 @@ def test_orphan_prevalence_and_skew(generative, params):
 
 
 def test_orphan_diseases_skew_to_childhood_and_long_duration(generative):
-    orphan = generative.class_index == schema.CLASSES.index("orphan")
+    orphan = generative.class_index == CLASSES.index("orphan")
     child = generative.age_pmf[:, :18].sum(axis=1)
     assert child[orphan].mean() > 0.6 > child[~orphan].mean()
     assert np.median(generative.days_mu[orphan]) > np.median(generative.days_mu[~orphan])
@@ -40,14 +41,14 @@ def test_orphan_diseases_skew_to_childhood_and_long_duration(generative):
 
 def test_unseen_orphan_diseases(generative, params):
     unseen = set(generative.unseen.tolist())
-    orphan_codes = set(generative.codes[generative.class_index == schema.CLASSES.index("orphan")])
+    orphan_codes = set(generative.codes[generative.class_index == CLASSES.index("orphan")])
     assert len(unseen) == params["simulate"]["unseen_orphan"] and unseen <= orphan_codes
 
 
 def test_nonspecific_symptoms_overlap_between_common_and_orphan(generative):
-    orphan = generative.class_index == schema.CLASSES.index("orphan")
+    orphan = generative.class_index == CLASSES.index("orphan")
     for column in ("sx_fatigue", "sx_weight_loss", "sx_arthralgia"):
-        k = schema.SYMPTOM_COLUMNS.index(column)
+        k = symptom_columns().index(column)
         assert generative.symptom_p[orphan, k].max() > 0.2 and generative.symptom_p[~orphan, k].max() > 0.2
 
 
@@ -56,7 +57,7 @@ def test_posterior_sums_to_one_and_matches_the_class_frequencies(generative, cle
     assert np.allclose(posterior.sum(axis=1), 1.0)
     observed = np.bincount(generative.class_index[pd.Series(generative.codes).reset_index().set_index(0)
                                                   .loc[clean_cohort["diagnosis_code"], "index"].to_numpy()],
-                           minlength=len(schema.CLASSES)) / len(clean_cohort)
+                           minlength=len(CLASSES)) / len(clean_cohort)
     standard_error = np.sqrt(observed * (1 - observed) / len(clean_cohort))
     assert np.all(np.abs(posterior.mean(axis=0) - observed) < 4 * standard_error + 1e-3)
 
@@ -82,8 +83,8 @@ def test_posterior_marginalises_missing_values_exactly(generative, clean_cohort)
     assert np.allclose(marginal / marginal.sum(), missing / missing.sum(), atol=1e-9)
 
 
-def test_messy_extract_carries_personal_data_and_inconsistent_codes(messy_cohort):
-    assert set(schema.PERSONAL_DATA_COLUMNS) <= set(messy_cohort.columns)
+def test_messy_extract_carries_personal_data_and_inconsistent_codes(messy_cohort, contract):
+    assert set(contract.spec.personal_data) <= set(messy_cohort.columns)
     assert len(set(messy_cohort["sex"])) > 3
     assert messy_cohort["national_id"].str.fullmatch(r"\d{8}[A-Z]").all()
     assert messy_cohort.duplicated().sum() >= 60

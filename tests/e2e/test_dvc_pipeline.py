@@ -25,7 +25,7 @@ def workspace(pipeline_workspace) -> Path:
     return pipeline_workspace
 
 
-def test_repro_produces_a_verified_model_and_reports(workspace):
+def test_repro_produces_a_verified_model_and_reports(workspace, contract):
     manifest = json.loads((workspace / "models/manifest.json").read_text())
     onnx_file = workspace / "models/triage.onnx"
     assert manifest["onnx"]["sha256"] == file_digest(onnx_file)
@@ -40,7 +40,7 @@ def test_repro_produces_a_verified_model_and_reports(workspace):
     for figure in ("confusion", "pr_curves", "calibration", "feature_importance", "orphan_pr"):
         assert (workspace / f"reports/figures/{figure}.png").stat().st_size > 1000
     test = pd.read_parquet(workspace / "data/processed/test.parquet")
-    _, probabilities = onnx_session(onnx_file.read_bytes()).run(None, {INPUT_NAME: feature_matrix(test)})
+    _, probabilities = onnx_session(onnx_file.read_bytes()).run(None, {INPUT_NAME: feature_matrix(test, contract)})
     assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
 
 

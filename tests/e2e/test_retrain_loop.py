@@ -12,6 +12,7 @@ from ..conftest import REPO, commit_all, run
 
 pytestmark = pytest.mark.slow
 IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+KEY = {"TRIAGE_PSEUDONYM_KEY": "retrain-test-key"}  # the new extract is real data for ingest: it needs the key
 
 
 def test_retraining_refuses_to_promote_a_model_that_fails_the_gate(pipeline_workspace, tmp_path):
@@ -25,7 +26,11 @@ def test_retraining_refuses_to_promote_a_model_that_fails_the_gate(pipeline_work
     extract = tmp_path / "extract_late.csv"
     run(["triage", "simulate-shift", "--visits", "800", "--seed", "5", "--extract", str(extract), "--requests",
          str(tmp_path / "requests.json")], repo)
-    result = run(["triage", "retrain", "--extract", str(extract)], repo, env=IDENTITY, check=False)
+    unkeyed = run(["triage", "retrain", "--extract", str(extract)], repo, env={**IDENTITY, "TRIAGE_PSEUDONYM_KEY": ""},
+                  check=False)
+    assert unkeyed.returncode == 1 and "TRIAGE_PSEUDONYM_KEY" in unkeyed.stderr
+    assert not (repo / "data/raw/incoming/extract_late.csv").exists()  # refused before anything was added
+    result = run(["triage", "retrain", "--extract", str(extract)], repo, env={**IDENTITY, **KEY}, check=False)
     assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
     assert "FAIL  model.macro_f1" in result.stdout and "no version registered" in result.stdout
     assert run(["git", "tag", "--list", "triage-model@*"], repo).stdout.strip() == ""
@@ -40,11 +45,11 @@ def test_retraining_refuses_a_dirty_tree_and_an_edited_extract(pipeline_workspac
     (repo / "params.yaml").write_text((repo / "params.yaml").read_text() + "\n# local edit\n")
     extract = tmp_path / "x.csv"
     extract.write_text("visit_id,diagnosis_code\nV1,J06\n")
-    dirty = run(["triage", "retrain", "--extract", str(extract)], repo, check=False)
+    dirty = run(["triage", "retrain", "--extract", str(extract)], repo, env=KEY, check=False)
     assert dirty.returncode == 1 and "uncommitted changes" in dirty.stderr
     run(["git", "checkout", "params.yaml"], repo)
     (repo / "data/raw/incoming/x.csv").write_text("visit_id,diagnosis_code\nV1,J10\n")
-    edited = run(["triage", "retrain", "--extract", str(extract)], repo, check=False)
+    edited = run(["triage", "retrain", "--extract", str(extract)], repo, env=KEY, check=False)
     assert edited.returncode == 1 and "never edited in place" in edited.stderr
 
 

@@ -10,18 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage import schema
 from triage.cohort.generative import GenerativeModel
 from triage.cohort.shift import rising_orphan, sample_reference, sample_shifted, shifted_model
+from triage.contract import SIMULATED_CONTRACT, load_contract
+from triage.data.ingest import derive_labels
 from triage.features import feature_matrix
 from triage.monitoring.drift import Thresholds, compare, label_index, psi
 from triage.monitoring.report import write_reports
 from triage.onnx_export import onnx_session
-from triage.stages.ingest import derive_labels, read_diagnosis_map
+from triage.schema import CLASSES
 
 pytestmark = pytest.mark.slow
 WINDOW = 1500
 SEEDS = 20
+CONTRACT = load_contract(SIMULATED_CONTRACT)
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +36,10 @@ def workspace_model(pipeline_workspace):
 
 def scored_window(frame: pd.DataFrame, session) -> pd.DataFrame:
     """What the log reader yields for these visits: the features as sent and the model's probabilities."""
-    probabilities = session.run(["probabilities"], {"features": feature_matrix(frame)})[0]
-    window = frame[list(schema.MODEL_FEATURES)].copy()
+    probabilities = session.run(["probabilities"], {"features": feature_matrix(frame, CONTRACT)})[0]
+    window = frame[list(CONTRACT.feature_names)].copy()
     window["sex"] = window["sex"].astype(str)
-    for k, name in enumerate(schema.CLASSES):
+    for k, name in enumerate(CLASSES):
         window[f"p_{name}"] = probabilities[:, k].astype(np.float64)
     return window
 
@@ -83,7 +85,7 @@ def test_labels_below_the_gate_count_as_drift(workspace_model, params):
     profile, session, generative = workspace_model
     frame = sample_reference(generative, params["simulate"], WINDOW, 99)
     window = scored_window(frame, session)
-    labels = label_index(derive_labels(frame[schema.OUTCOME_COLUMN], read_diagnosis_map()))
+    labels = label_index(derive_labels(frame["diagnosis_code"], CONTRACT), list(CLASSES))
     thresholds = Thresholds.from_params(params)
     honest = compare(profile, window, thresholds, labels)
     assert not honest["drift_detected"] and honest["labelled"]["macro_f1"] >= thresholds.min_macro_f1
@@ -120,7 +122,7 @@ def test_reports_are_well_formed(workspace_model, params, tmp_path):
     paths = write_reports(report, profile, tmp_path, top=4)
     loaded = json.loads(paths["json"].read_text())
     assert loaded["drift_detected"] is True and loaded["reasons"] and len(loaded["features"]) == len(
-        schema.MODEL_FEATURES)
+        CONTRACT.feature_names)
     markdown = paths["markdown"].read_text()
     assert "Deriva detectada" in markdown and "| feature | test | PSI |" in markdown
     assert all(reason in markdown for reason in loaded["reasons"])

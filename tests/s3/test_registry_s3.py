@@ -93,7 +93,7 @@ def test_push_pull_round_trip_restores_outputs_with_checksums(registry_repo, tmp
     from triage.tables import file_digest
 
     assert file_digest(clone / "models/triage.onnx", "md5") == onnx_md5
-    assert (clone / "data/processed/train.parquet").exists() and (clone / "data/raw/cohort").is_dir()
+    assert (clone / "data/processed/train.parquet").exists() and (clone / "data/simulation/extracts").is_dir()
     assert "up to date" in run(["dvc", "status"], clone).stdout
 
 

@@ -19,6 +19,24 @@ from ..conftest import REPO
 
 API_KEY = "test-api-key-0123456789"
 SERVICE_PATH = os.pathsep.join([str(REPO / "service"), str(REPO / "src")])
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists() and os.environ.get("CI") != "true",
+                                    reason="Debian's chromium and chromium-driver are not installed (.ci/run "
+                                           "installs them)")
+
+
+def headless_chromium(profile_dir: Path):
+    """Debian's Chromium through Selenium, with the flags this closed network needs."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile_dir}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=DriverService(str(CHROMEDRIVER)))
 
 
 class Server:

@@ -37,7 +37,7 @@ def test_prediction_carries_class_probabilities_decision_and_lineage(server, tes
     assert set(body["probabilities"]) == {"none", "mild", "acute", "chronic", "orphan"}
     assert abs(sum(body["probabilities"].values()) - 1) < 1e-4
     assert body["label_es"] and len(body["request_id"]) == 32
-    assert {"version", "stage", "git_revision", "training_data_md5", "schema_version"} <= set(body["model"])
+    assert {"version", "stage", "git_revision", "training_data_md5", "contract"} <= set(body["model"])
 
 
 def test_review_flag_and_orphan_threshold_follow_the_manifest(server, test_records, model_dir):

@@ -18,10 +18,9 @@ from triage.registry import model_card
 from triage.s3server import LocalS3, free_port
 from triage_store import ModelStore, S3Location
 
-from .conftest import API_KEY, Server
+from .conftest import API_KEY, Server, headless_chromium, needs_chromium
 
 pytestmark = pytest.mark.slow
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -59,22 +58,13 @@ def test_model_from_the_bucket_and_log_pushed_without_loss(bucket, tmp_path, tes
     assert len({json.loads(line)["request_id"] for line in pushed.splitlines()}) == 60
 
 
-@pytest.mark.skipif(not CHROMIUM.exists() and os.environ.get("CI") != "true",
-                    reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
+@needs_chromium
 def test_clinician_form_in_headless_chromium(server, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service as DriverService
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=DriverService(str(CHROMEDRIVER)))
+    driver = headless_chromium(tmp_path / "profile")
     try:
         driver.get(server.url + "/")
         wait = WebDriverWait(driver, 15)

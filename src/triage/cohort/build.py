@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from triage import config, schema
+from triage import config
 from triage.cohort.generative import AGES, GenerativeModel
+from triage.cohort.vocabulary import symptom_columns, symptoms
+from triage.schema import CLASSES
 
 # Base class shares of visits (orphan share comes from params) and how each kind of site tilts them.
 BASE_CLASS_SHARES = {"none": 0.17, "mild": 0.40, "acute": 0.22, "chronic": 0.21}
@@ -69,16 +71,16 @@ def build_model(settings: dict[str, Any], seed: int, common: pd.DataFrame | None
     sites = [SITE_TYPES[i % len(SITE_TYPES)] for i in range(settings["sites"])]
     site_weights = np.array([site.weight for site in sites])
     site_weights /= site_weights.sum()
-    class_index = diseases["triage_class"].map(schema.CLASSES.index).to_numpy()
+    class_index = diseases["triage_class"].map(CLASSES.index).to_numpy()
     orphan_weights = _zipf_weights(diseases, settings["orphan_zipf"], rng)
     within_class = np.where(diseases["triage_class"] == "orphan", orphan_weights, diseases["weight"].to_numpy())
-    for k in range(len(schema.CLASSES)):
+    for k in range(len(CLASSES)):
         members = class_index == k
         within_class[members] = within_class[members] / within_class[members].sum()
     shares = _site_class_shares(sites, site_weights, settings["orphan_share"])
     prior_given_site = shares[:, class_index] * within_class[None, :]
-    p_fever = symptom_p[:, schema.SYMPTOM_COLUMNS.index("sx_fever")]
-    p_dyspnea = symptom_p[:, schema.SYMPTOM_COLUMNS.index("sx_dyspnea")]
+    p_fever = symptom_p[:, symptom_columns().index("sx_fever")]
+    p_dyspnea = symptom_p[:, symptom_columns().index("sx_dyspnea")]
     unseen = _unseen_orphans(diseases, orphan_weights, settings["unseen_orphan"])
     return GenerativeModel(
         codes=diseases["code"].to_numpy(dtype=str), names=diseases["name"].to_numpy(dtype=str),
@@ -114,7 +116,7 @@ def _disease_table(common: pd.DataFrame, orphan_profiles: pd.DataFrame, rng: np.
     columns = ["code", "name", "triage_class", "weight", "age_mean", "age_sd", "child_share", "male_share",
                "days_median", "days_sigma", "comorbidity_rate", "hr_shift", "sbp_shift", "spo2_shift", "profile"]
     table = pd.concat([common[columns], orphans[columns]], ignore_index=True)
-    unknown = {name for profile in table["profile"] for name in profile} - {s.name for s in schema.SYMPTOMS}
+    unknown = {name for profile in table["profile"] for name in profile} - {s.name for s in symptoms()}
     if unknown:
         raise ValueError(f"disease profiles name symptoms outside the schema vocabulary: {sorted(unknown)}")
     return table
@@ -122,12 +124,12 @@ def _disease_table(common: pd.DataFrame, orphan_profiles: pd.DataFrame, rng: np.
 
 def _symptom_probabilities(diseases: pd.DataFrame, sensitivity: float, red_flag_sensitivity: float,
                            noise_terms: float) -> np.ndarray:
-    names = [s.name for s in schema.SYMPTOMS]
+    names = [s.name for s in symptoms()]
     true_p = np.array([[profile.get(name, 0.0) for name in names] for profile in diseases["profile"]])
-    recorded = true_p * np.array([red_flag_sensitivity if s.red_flag else sensitivity for s in schema.SYMPTOMS])
+    recorded = true_p * np.array([red_flag_sensitivity if s.red_flag else sensitivity for s in symptoms()])
     noise_weight = np.array([NOISE_WEIGHT_RED_FLAG if s.red_flag else
                              NOISE_WEIGHT_NONSPECIFIC if s.name in NONSPECIFIC else NOISE_WEIGHT_OTHER
-                             for s in schema.SYMPTOMS])
+                             for s in symptoms()])
     # expected number of noise terms = noise_terms x expected true terms (at least one term's worth)
     expected_noise = noise_terms * np.maximum(recorded.sum(axis=1, keepdims=True), 1.0)
     noise = np.clip(expected_noise * noise_weight / noise_weight.sum(), 0, 0.5)
@@ -154,7 +156,7 @@ def _unseen_orphans(diseases: pd.DataFrame, orphan_weights: np.ndarray, count: i
 
 def _site_class_shares(sites: list[SiteType], site_weights: np.ndarray, orphan_share: float) -> np.ndarray:
     """P(class | site) such that the cohort-wide orphan share is exactly `orphan_share`."""
-    non_orphan = np.array([[BASE_CLASS_SHARES[c] * site.tilt.get(c, 1.0) for c in schema.CLASSES[:-1]]
+    non_orphan = np.array([[BASE_CLASS_SHARES[c] * site.tilt.get(c, 1.0) for c in CLASSES[:-1]]
                            for site in sites])
     non_orphan /= non_orphan.sum(axis=1, keepdims=True)
     orphan_tilt = np.array([site.tilt.get("orphan", 1.0) for site in sites])

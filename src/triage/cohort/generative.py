@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from triage import schema
+from triage.cohort.vocabulary import VITAL_NAMES, symptom_columns
+from triage.schema import CLASSES
 
 AGES = np.arange(0, 101)
-VITAL_NAMES = tuple(field.name for field in schema.VITALS)
 TEMP_SD, HR_SD, RR_SD, SPO2_SD, SBP_SD = 0.55, 12.0, 3.0, 1.6, 14.0
 
 
@@ -53,7 +53,7 @@ def comorbidity_rate(rate: np.ndarray, age: np.ndarray) -> np.ndarray:
 class GenerativeModel:
     codes: np.ndarray  # (D,) diagnosis codes
     names: np.ndarray  # (D,)
-    class_index: np.ndarray  # (D,) index into schema.CLASSES
+    class_index: np.ndarray  # (D,) index into CLASSES
     site_ids: np.ndarray  # (S,)
     site_weights: np.ndarray  # (S,)
     prior_given_site: np.ndarray  # (S, D)
@@ -91,7 +91,7 @@ class GenerativeModel:
         return self.site_weights @ self.prior_given_site
 
     def class_prior(self) -> np.ndarray:
-        return np.bincount(self.class_index, weights=self.prior, minlength=len(schema.CLASSES))
+        return np.bincount(self.class_index, weights=self.prior, minlength=len(CLASSES))
 
     # --- sampling -------------------------------------------------------------------------------------------------
     def sample_visit_features(self, diagnosis: np.ndarray, age: np.ndarray, rng: np.random.Generator
@@ -110,8 +110,9 @@ class GenerativeModel:
                                                               self.days_sigma[diagnosis])), 3650),
             "comorbidity_count": np.minimum(rng.poisson(comorbidity_rate(self.comorbidity[diagnosis], age)), 20),
         }
-        present = rng.random((n, len(schema.SYMPTOMS))) < self.symptom_p[diagnosis]
-        for column, values in zip(schema.SYMPTOM_COLUMNS, present.T, strict=True):
+        columns = symptom_columns()
+        present = rng.random((n, len(columns))) < self.symptom_p[diagnosis]
+        for column, values in zip(columns, present.T, strict=True):
             out[column] = values.astype(float)
         return out
 
@@ -130,7 +131,7 @@ class GenerativeModel:
         for j, name in enumerate(VITAL_NAMES):
             missing = rng.random(len(site)) < self.vital_missing[site, j]
             features[name] = np.where(missing, np.nan, features[name])
-        for column in schema.SYMPTOM_COLUMNS:
+        for column in symptom_columns():
             missing = rng.random(len(site)) < float(self.symptom_missing)
             features[column] = np.where(missing, np.nan, features[column])
 
@@ -154,13 +155,13 @@ class GenerativeModel:
         rates = comorbidity_rate(self.comorbidity[None, :], age[:, None])
         loglik += np.where(counts[:, None] >= 20, stats.poisson.logsf(19, rates),
                            stats.poisson.logpmf(counts[:, None], rates))
-        symptoms = frame[list(schema.SYMPTOM_COLUMNS)].to_numpy(dtype=float)
+        symptoms = frame[list(symptom_columns())].to_numpy(dtype=float)
         present, absent = (symptoms == 1).astype(float), (symptoms == 0).astype(float)
         loglik += present @ np.log(self.symptom_p).T + absent @ np.log1p(-self.symptom_p).T
         return loglik
 
     def posterior(self, frame: pd.DataFrame, use_site: bool = False) -> np.ndarray:
-        """Exact P(class | observed features) for each row, shape (N, n_classes), classes in schema order.
+        """Exact P(class | observed features) for each row, shape (N, n_classes), classes in product order.
 
         Without the site (the model's view), the site is marginalised: the prior is P(d) and the missing-vital
         pattern contributes P(pattern | d) = sum_s P(s | d) P(pattern | s). With the site, the prior is P(d | s)
@@ -174,8 +175,8 @@ class GenerativeModel:
             loglik += np.log(self.prior + 1e-300)[None, :] + self._missing_pattern_loglik(frame)
         joint = loglik - special.logsumexp(loglik, axis=1, keepdims=True)
         probabilities = np.exp(joint)
-        out = np.zeros((len(frame), len(schema.CLASSES)))
-        for k in range(len(schema.CLASSES)):
+        out = np.zeros((len(frame), len(CLASSES)))
+        for k in range(len(CLASSES)):
             out[:, k] = probabilities[:, self.class_index == k].sum(axis=1)
         return out
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from triage import schema
+from triage.cohort.vocabulary import VITAL_NAMES
 
 SEX_VARIANTS = {"F": ("F", "f", "female", "Mujer", "2"), "M": ("M", "m", "male", "Hombre", "H", "1"),
                 "U": ("U", "", "desconocido", "9")}
@@ -57,10 +57,10 @@ def _respell_sex(text: pd.DataFrame, rng: np.random.Generator) -> None:
 
 
 def _missing_markers(text: pd.DataFrame, rng: np.random.Generator) -> None:
-    for field in schema.VITALS:
-        column = text[field.name]
+    for name in VITAL_NAMES:
+        column = text[name]
         markers = np.array(MISSING_MARKERS)[rng.integers(0, len(MISSING_MARKERS), len(text))]
-        text[field.name] = np.where(column == "", markers, column)
+        text[name] = np.where(column == "", markers, column)
 
 
 def _decimal_commas(text: pd.DataFrame) -> None:

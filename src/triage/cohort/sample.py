@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from triage import schema
 from triage.cohort.generative import GenerativeModel
+from triage.schema import CLASSES
 
 # Extra visits per patient, by class (chronic and orphan patients come back).
 REPEAT_VISITS = {"none": 0.1, "mild": 0.3, "acute": 0.2, "chronic": 1.5, "orphan": 1.5}
@@ -48,7 +48,7 @@ def _assign_patients(site: np.ndarray, diagnosis: np.ndarray, model: GenerativeM
     next_id = 0
     boundaries = np.flatnonzero(np.diff(site[order]) | np.diff(diagnosis[order])) + 1
     for group in np.split(order, boundaries):
-        repeat = REPEAT_VISITS[schema.CLASSES[model.class_index[diagnosis[group[0]]]]]
+        repeat = REPEAT_VISITS[CLASSES[model.class_index[diagnosis[group[0]]]]]
         sizes = 1 + rng.poisson(repeat, size=len(group))
         ids = np.repeat(np.arange(len(group)), sizes)[: len(group)]
         patient[group] = next_id + ids

@@ -4,7 +4,6 @@ orphan disease, drawn from the same generative model (so the true labels are kno
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -12,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from triage import schema
 from triage.cohort.generative import GenerativeModel
 from triage.cohort.sample import SEASONAL_PREFIXES, sample_cohort
+from triage.cohort.vocabulary import simulated_contract
+from triage.features import request_records
+from triage.schema import CLASSES, ORPHAN_CLASS
 
 
 def shifted_model(model: GenerativeModel, settings: dict) -> GenerativeModel:
@@ -32,7 +33,7 @@ def shifted_model(model: GenerativeModel, settings: dict) -> GenerativeModel:
 
 def rising_orphan(model: GenerativeModel) -> str:
     """The orphan disease that rises: the second most frequent one seen in training (deterministic)."""
-    orphan = schema.CLASSES.index(schema.ORPHAN_CLASS)
+    orphan = CLASSES.index(ORPHAN_CLASS)
     seen = (model.class_index == orphan) & ~np.isin(model.codes, model.unseen)
     candidates = np.flatnonzero(seen)
     ranked = candidates[np.argsort(-model.prior[candidates], kind="stable")]
@@ -51,17 +52,8 @@ def sample_reference(model: GenerativeModel, simulate: dict, n_visits: int, seed
 
 
 def api_records(frame: pd.DataFrame) -> list[dict]:
-    """Visits as prediction requests: the model features only, missing values left out."""
-    records = []
-    for row in frame[list(schema.MODEL_FEATURES)].to_dict(orient="records"):
-        record = {}
-        for name, value in row.items():
-            if name == "sex":
-                record[name] = str(value)
-            elif value is not None and not (isinstance(value, float) and math.isnan(value)):
-                record[name] = float(value) if name == "temperature_c" else int(value)
-        records.append(record)
-    return records
+    """Visits as prediction requests: the simulated contract's features only, missing values left out."""
+    return request_records(frame, simulated_contract())
 
 
 def command(args) -> int:

@@ -17,13 +17,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from triage import schema
 from triage.metrics import decide
 from triage.monitoring.performance import estimated_performance, labelled_performance
-from triage.monitoring.profile import bin_counts
+from triage.monitoring.profile import bin_counts, orphan_index
 
 EPSILON = 1e-4  # floor for empty bins in PSI
-PREDICTION_CHECKS = ("predicted_mix", "orphan_share", "specialist_review")
+PREDICTION_CHECKS = ("predicted_mix", "orphan_share", "specialist_review")  # orphan_share: with an orphan class
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def adjust(features: list[dict], predictions: dict, thresholds: Thresholds) -> N
     counts as drifted when its adjusted p-value is below `alpha` and its effect reaches the configured size."""
     tests = [(f, "p_value", "p_adjusted") for f in features] + \
         [(f, "missing_p_value", "missing_p_adjusted") for f in features] + \
-        [(predictions[name], "p_value", "p_adjusted") for name in PREDICTION_CHECKS]
+        [(predictions[name], "p_value", "p_adjusted") for name in PREDICTION_CHECKS if name in predictions]
     adjusted = stats.false_discovery_control(np.clip([t[0][t[1]] for t in tests], 0, 1), method="bh")
     for (finding, _raw, key), value in zip(tests, adjusted, strict=True):
         finding[key] = float(value)
@@ -111,15 +110,17 @@ def adjust(features: list[dict], predictions: dict, thresholds: Thresholds) -> N
             change >= thresholds.missing_rate_change
         finding["drifted"] = finding["distribution_drift"] or finding["missing_drift"]
     for name in PREDICTION_CHECKS:
-        check = predictions[name]
-        check["drifted"] = check["p_adjusted"] < thresholds.alpha and check.pop("large_effect")
+        if name in predictions:
+            check = predictions[name]
+            check["drifted"] = check["p_adjusted"] < thresholds.alpha and check.pop("large_effect")
 
 
 def prediction_findings(profile: dict, window: pd.DataFrame, thresholds: Thresholds) -> tuple[dict, np.ndarray,
                                                                                                 np.ndarray]:
     classes = profile["classes"]
+    orphan = orphan_index(classes)
     probabilities = window[[f"p_{c}" for c in classes]].to_numpy(dtype=np.float64)
-    decided = decide(probabilities, profile["thresholds"]["orphan"])
+    decided = decide(probabilities, profile["thresholds"]["orphan"], orphan)
     live_counts = np.bincount(decided, minlength=len(classes)).tolist()
     reference_counts = profile["predicted_counts"]
     mix_p = chi_square_p(reference_counts, live_counts)
@@ -129,13 +130,7 @@ def prediction_findings(profile: dict, window: pd.DataFrame, thresholds: Thresho
                             [review_live, len(window) - review_live])
     review_reference_share = profile["review_count"] / profile["rows"]
     review_share = review_live / len(window)
-    orphan = classes.index(schema.ORPHAN_CLASS)
-    orphan_reference = reference_counts[orphan] / sum(reference_counts)
-    orphan_live = live_counts[orphan] / max(len(window), 1)
-    orphan_p = chi_square_p([reference_counts[orphan], sum(reference_counts) - reference_counts[orphan]],
-                            [live_counts[orphan], len(window) - live_counts[orphan]])
-    ratio = orphan_live / orphan_reference if orphan_reference else float("inf")
-    estimate = estimated_performance(probabilities, decided)
+    estimate = estimated_performance(probabilities, decided, classes)
     reference_estimate = profile["estimated_performance"]
     f1_drop = reference_estimate["macro_f1"] - estimate["macro_f1"]
     total_reference, total_live = sum(reference_counts), max(sum(live_counts), 1)
@@ -146,9 +141,6 @@ def prediction_findings(profile: dict, window: pd.DataFrame, thresholds: Thresho
             "training_prior": {c: n / sum(profile["label_counts"]) for c, n in zip(classes, profile["label_counts"],
                                                                                     strict=True)},
             "p_value": mix_p, "psi": mix_psi, "large_effect": mix_psi >= thresholds.psi},
-        "orphan_share": {
-            "reference": orphan_reference, "live": orphan_live, "ratio": ratio, "p_value": orphan_p,
-            "large_effect": not 1 / thresholds.orphan_share_ratio < ratio < thresholds.orphan_share_ratio},
         "specialist_review": {
             "reference_share": review_reference_share, "live_share": review_share, "p_value": review_p,
             "large_effect": abs(review_share - review_reference_share) >= thresholds.review_share_change},
@@ -156,16 +148,29 @@ def prediction_findings(profile: dict, window: pd.DataFrame, thresholds: Thresho
             "reference": reference_estimate, "live": estimate, "macro_f1_drop": f1_drop,
             "drifted": f1_drop >= thresholds.estimated_f1_drop},
     }
+    if orphan is not None:
+        out["orphan_share"] = orphan_share_check(reference_counts, live_counts, orphan, len(window), thresholds)
     return out, probabilities, decided
 
 
+def orphan_share_check(reference_counts: list[int], live_counts: list[int], orphan: int, rows: int,
+                       thresholds: Thresholds) -> dict:
+    orphan_reference = reference_counts[orphan] / sum(reference_counts)
+    orphan_live = live_counts[orphan] / max(rows, 1)
+    orphan_p = chi_square_p([reference_counts[orphan], sum(reference_counts) - reference_counts[orphan]],
+                            [live_counts[orphan], rows - live_counts[orphan]])
+    ratio = orphan_live / orphan_reference if orphan_reference else float("inf")
+    return {"reference": orphan_reference, "live": orphan_live, "ratio": ratio, "p_value": orphan_p,
+            "large_effect": not 1 / thresholds.orphan_share_ratio < ratio < thresholds.orphan_share_ratio}
+
+
 def labelled_findings(labels: np.ndarray, probabilities: np.ndarray, decided: np.ndarray,
-                      thresholds: Thresholds) -> dict:
-    live = labelled_performance(labels, probabilities, decided)
+                      thresholds: Thresholds, classes: list[str]) -> dict:
+    live = labelled_performance(labels, probabilities, decided, classes)
     reasons = []
     if live["macro_f1"] < thresholds.min_macro_f1:
         reasons.append(f"live macro-F1 {live['macro_f1']:.3f} below the gate's {thresholds.min_macro_f1}")
-    if live["orphan_cases"]:
+    if live.get("orphan_cases"):
         below = stats.binomtest(live["orphan_detected"], live["orphan_cases"], thresholds.min_orphan_recall,
                                 alternative="less").pvalue
         live["orphan_recall_below_minimum_p"] = float(below)
@@ -191,7 +196,7 @@ def compare(profile: dict, window: pd.DataFrame, thresholds: Thresholds, labels:
         shifts = ", ".join(f"{c} {mix['reference'][c]:.1%}→{mix['live'][c]:.1%}" for c in profile["classes"])
         reasons.append(f"predicted class mix shifted (PSI {mix['psi']:.3f}, adjusted p {mix['p_adjusted']:.2g}): "
                        f"{shifts}")
-    if predictions["orphan_share"]["drifted"]:
+    if predictions.get("orphan_share", {}).get("drifted"):
         share = predictions["orphan_share"]
         reasons.append(f"predicted orphan share {share['reference']:.2%}→{share['live']:.2%} "
                        f"(×{share['ratio']:.2f}, adjusted p {share['p_adjusted']:.2g})")
@@ -204,7 +209,8 @@ def compare(profile: dict, window: pd.DataFrame, thresholds: Thresholds, labels:
                        f"({estimate['reference']['macro_f1']:.3f}→{estimate['live']['macro_f1']:.3f})")
     if labels is not None:
         known = labels >= 0
-        result["labelled"] = labelled_findings(labels[known], probabilities[known], decided[known], thresholds)
+        result["labelled"] = labelled_findings(labels[known], probabilities[known], decided[known], thresholds,
+                                               profile["classes"])
         reasons.extend(result["labelled"]["reasons"])
     result["drift_detected"] = bool(reasons)
     result["reasons"] = reasons
@@ -221,10 +227,10 @@ def _feature_reason(finding: dict) -> str:
     return f"feature {finding['feature']}: " + "; ".join(parts)
 
 
-def label_index(classes: pd.Series) -> np.ndarray:
-    """Class names as indices; -1 for rows without a label."""
-    lookup = {name: k for k, name in enumerate(schema.CLASSES)}
-    return classes.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
+def label_index(labels: pd.Series, classes: list[str]) -> np.ndarray:
+    """Class names as indices into the model's classes; -1 for rows without a label."""
+    lookup = {name: k for k, name in enumerate(classes)}
+    return labels.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
 
 
 def compare_profiles(base: dict, new: dict) -> list[dict]:

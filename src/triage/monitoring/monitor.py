@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from triage.contract import ContractFileError, contract_from_params
+from triage.data.extracts import ExtractError, is_simulated, read_extract
+from triage.data.ingest import derive_labels, pseudonym_key, pseudonymise
 from triage.monitoring.drift import Thresholds, compare, label_index
 from triage.monitoring.predlog import read_prediction_log
-from triage.monitoring.report import write_reports
-from triage.stages.ingest import ContractError, derive_labels, pseudonymise, read_diagnosis_map, read_extract
-from triage.stages.ingest import pseudonym_key as ingest_pseudonym_key
+from triage.monitoring.report import labelled_orphan_text, write_reports
 from triage_store import ModelStore
 
 log = logging.getLogger("triage.monitor")
@@ -39,27 +40,29 @@ class MonitorRequest:
     window: int | None = None
 
 
-def labelled_classes(path: Path, key: bytes) -> pd.DataFrame:
-    """A labelled extract (the raw contract: visit_id and diagnosis_code at least) as visit_ref → class index."""
-    extract = read_extract(path)
-    missing = {"visit_id", "diagnosis_code"} - set(extract.columns)
-    if missing:
-        raise MonitorError(f"labels {path}: column(s) {sorted(missing)} missing (the raw extract contract)")
-    codes = extract["diagnosis_code"].str.strip().str.upper()
-    classes = derive_labels(codes, read_diagnosis_map())
-    known = classes.notna()
-    frame = pd.DataFrame({"visit_ref": pseudonymise(extract["visit_id"].str.strip(), key), "label": classes})[known]
-    if (~known).any():
-        log.warning("labels: %d row(s) with a diagnosis code not in the diagnosis map were left out", (~known).sum())
-    return frame.drop_duplicates("visit_ref", keep="last")
-
-
-def pseudonym_key(params: dict) -> bytes:
-    """The ingest key (TRIAGE_PSEUDONYM_KEY; the development key only for the simulated cohort)."""
+def labelled_classes(path: Path, params: dict) -> pd.DataFrame:
+    """A labelled extract under the data contract (its visit id and outcome columns at least) as visit_ref → class,
+    the visit ids hashed with ingest's key rule (TRIAGE_PSEUDONYM_KEY; the development key only for the
+    simulator's own files)."""
     try:
-        return ingest_pseudonym_key(Path(params["base"]["raw_dir"]))
-    except ContractError as error:
+        contract = contract_from_params(params)
+        key = pseudonym_key([] if is_simulated(path) else [path])
+        extract = read_extract(path).frame
+    except (ContractFileError, ExtractError) as error:
         raise MonitorError(f"labels: {error}") from error
+    visit, outcome = contract.spec.identifiers.visit, contract.spec.outcome
+    missing = sorted({c for c in (visit, outcome.column) if c} - set(extract.columns))
+    if visit is None or missing:
+        raise MonitorError(f"labels {path}: joining needs the contract's visit id and outcome columns; "
+                           f"missing: {missing or ['identifiers.visit (the contract names none)']}")
+    classes = derive_labels(extract[outcome.column].astype(str).map(outcome.normalise), contract)
+    known = classes.notna()
+    frame = pd.DataFrame({"visit_ref": pseudonymise(extract[visit].astype(str).str.strip(), key),
+                          "label": classes})[known]
+    if (~known).any():
+        log.warning("labels: %d row(s) with an outcome code the contract does not map were left out",
+                    (~known).sum())
+    return frame.drop_duplicates("visit_ref", keep="last")
 
 
 def store_for(source: str) -> ModelStore | None:
@@ -73,7 +76,8 @@ def run_monitor(request: MonitorRequest) -> dict:
     profile, params = request.profile, request.params
     store = store_for(request.source)
     try:
-        logged = read_prediction_log(request.source, request.env, profile["classes"], store)
+        features = {name: spec["kind"] for name, spec in profile["features"].items()}
+        logged = read_prediction_log(request.source, request.env, profile["classes"], features, store)
     except FileNotFoundError as error:
         raise MonitorError(str(error)) from error
     frame = logged.frame
@@ -82,11 +86,11 @@ def run_monitor(request: MonitorRequest) -> dict:
     thresholds = Thresholds.from_params(params)
     labels = None
     if request.labels_file is not None:
-        truth = labelled_classes(request.labels_file, pseudonym_key(params))
+        truth = labelled_classes(request.labels_file, params)
         joined = window[["visit_ref"]].merge(truth, on="visit_ref", how="left")
         if joined["label"].isna().all():
             raise MonitorError(f"labels {request.labels_file}: no visit matches a logged prediction of this window")
-        labels = label_index(joined["label"])  # -1 where the visit has no label (yet)
+        labels = label_index(joined["label"], profile["classes"])  # -1 where the visit has no label (yet)
     try:
         result = compare(profile, window, thresholds, labels)
     except ValueError as error:
@@ -181,9 +185,8 @@ def command(args) -> int:
         print(f"  - {reason}")
     if "labelled" in report:
         labelled = report["labelled"]
-        recall = "n/a" if labelled["orphan_recall"] is None else f"{labelled['orphan_recall']:.3f}"
-        print(f"  labelled visits: {labelled['rows']}, macro-F1 {labelled['macro_f1']:.3f}, orphan recall {recall} "
-              f"({labelled['orphan_detected']}/{labelled['orphan_cases']})")
+        print(f"  labelled visits: {labelled['rows']}, macro-F1 {labelled['macro_f1']:.3f}, "
+              f"{labelled_orphan_text(labelled)}")
     for kind, path in report["paths"].items():
         print(f"  {kind:8s} {path}")
     return exit_code(report)

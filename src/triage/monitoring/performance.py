@@ -9,13 +9,12 @@ presentation); the labelled figures are the check when labels arrive.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import f1_score
 
-from triage import schema
-from triage.metrics import ORPHAN, orphan_recall, safe_roc_auc
+from triage.metrics import macro_f1, orphan_recall, safe_roc_auc
+from triage.schema import ORPHAN_CLASS
 
 
-def estimated_performance(probabilities: np.ndarray, decided: np.ndarray) -> dict:
+def estimated_performance(probabilities: np.ndarray, decided: np.ndarray, classes: list[str]) -> dict:
     n_classes = probabilities.shape[1]
     expected = np.zeros((n_classes, n_classes))  # [true, decided]
     for k in range(n_classes):
@@ -25,19 +24,24 @@ def estimated_performance(probabilities: np.ndarray, decided: np.ndarray) -> dic
     recall = np.divide(true_positive, positives, out=np.zeros(n_classes), where=positives > 0)
     precision = np.divide(true_positive, predicted, out=np.zeros(n_classes), where=predicted > 0)
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(n_classes), where=precision + recall > 0)
-    return {"macro_f1": float(f1.mean()), "orphan_recall": float(recall[ORPHAN]),
-            "per_class_recall": dict(zip(schema.CLASSES, recall.round(4).tolist(), strict=True))}
+    out = {"macro_f1": float(f1.mean()),
+           "per_class_recall": dict(zip(classes, recall.round(4).tolist(), strict=True))}
+    if ORPHAN_CLASS in classes:
+        out["orphan_recall"] = float(recall[classes.index(ORPHAN_CLASS)])
+    return out
 
 
-def labelled_performance(labels: np.ndarray, probabilities: np.ndarray, decided: np.ndarray) -> dict:
+def labelled_performance(labels: np.ndarray, probabilities: np.ndarray, decided: np.ndarray,
+                         classes: list[str]) -> dict:
     """Live metrics defined as the gate defines them: macro-F1 over the most probable class (as
-    reports/metrics.json's `macro_f1`), orphan recall under the tuned threshold."""
-    classes = list(range(len(schema.CLASSES)))
-    orphans = int((labels == ORPHAN).sum())
-    argmax = probabilities.argmax(axis=1)
-    return {"rows": len(labels), "orphan_cases": orphans,
-            "orphan_detected": int(((labels == ORPHAN) & (decided == ORPHAN)).sum()),
-            "macro_f1": float(f1_score(labels, argmax, average="macro", labels=classes, zero_division=0)),
-            "macro_f1_decision": float(f1_score(labels, decided, average="macro", labels=classes, zero_division=0)),
-            "orphan_recall": orphan_recall(labels, decided) if orphans else None,
-            "roc_auc_ovr_macro": safe_roc_auc(labels, probabilities)}
+    reports/metrics.json's `macro_f1`), orphan recall under the tuned threshold (when there is an orphan class)."""
+    n_classes = len(classes)
+    out = {"rows": len(labels), "macro_f1": macro_f1(labels, probabilities.argmax(axis=1), n_classes),
+           "macro_f1_decision": macro_f1(labels, decided, n_classes),
+           "roc_auc_ovr_macro": safe_roc_auc(labels, probabilities)}
+    if ORPHAN_CLASS in classes:
+        orphan = classes.index(ORPHAN_CLASS)
+        cases = int((labels == orphan).sum())
+        out.update(orphan_cases=cases, orphan_detected=int(((labels == orphan) & (decided == orphan)).sum()),
+                   orphan_recall=orphan_recall(labels, decided, orphan) if cases else None)
+    return out

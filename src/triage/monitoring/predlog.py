@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from triage import schema
 from triage_store import ModelStore
 
 
@@ -42,13 +41,14 @@ def read_lines_local(path: Path, env: str) -> tuple[list[bytes], list[str]]:
     return b"".join(f.read_bytes() for f in files).splitlines(), [str(f) for f in files]
 
 
-def to_frame(lines: list[bytes], classes: list[str]) -> tuple[pd.DataFrame, int]:
+def to_frame(lines: list[bytes], classes: list[str], features: dict[str, str]) -> tuple[pd.DataFrame, int]:
+    """`features`: name -> kind (numeric, binary, category), as the reference profile lists them."""
     rows, unreadable = [], 0
     for line in lines:
         try:
             entry = json.loads(line)
             output = entry["output"]
-            row = {name: entry["input"].get(name) for name in schema.MODEL_FEATURES}
+            row = {name: entry["input"].get(name) for name in features}
             row.update({f"p_{c}": output["probabilities"][c] for c in classes})
             row.update({"request_id": entry["request_id"], "time": entry["time"],
                         "model_sha256": entry.get("model_sha256"), "model_version": entry.get("model_version"),
@@ -58,19 +58,20 @@ def to_frame(lines: list[bytes], classes: list[str]) -> tuple[pd.DataFrame, int]
             unreadable += 1
             continue
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=[*schema.MODEL_FEATURES, *(f"p_{c}" for c in classes), "request_id", "time",
+    frame = pd.DataFrame(rows, columns=[*features, *(f"p_{c}" for c in classes), "request_id", "time",
                                         "model_sha256", "model_version", "visit_ref", "triage_class",
                                         "specialist_review"])
-    for name in schema.MODEL_FEATURES:
-        if name != "sex":
+    for name, kind in features.items():
+        if kind != "category":
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(np.float64)
     return frame.sort_values("time", kind="stable").reset_index(drop=True), unreadable
 
 
-def read_prediction_log(source: str, env: str, classes: list[str], store: ModelStore | None = None) -> PredictionLog:
+def read_prediction_log(source: str, env: str, classes: list[str], features: dict[str, str],
+                        store: ModelStore | None = None) -> PredictionLog:
     if source.startswith("s3://"):
         lines, sources = read_lines_s3(store, env)
     else:
         lines, sources = read_lines_local(Path(source), env)
-    frame, unreadable = to_frame(lines, classes)
+    frame, unreadable = to_frame(lines, classes, features)
     return PredictionLog(frame, sources, unreadable)

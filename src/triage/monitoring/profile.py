@@ -11,20 +11,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from triage import schema
 from triage.metrics import decide
 from triage.monitoring.performance import estimated_performance
+from triage.schema import LABEL_COLUMN, ORPHAN_CLASS
 
-NUMERIC = {field.name for field in schema.NUMERIC_FIELDS}
 QUANTILE_BINS = 10
 KS_SAMPLE = 2000  # values kept per numeric feature for the KS test (the profile lives in git)
 PROBABILITY_EDGES = np.linspace(0.0, 1.0, 21)
 
 
-def feature_kind(name: str) -> str:
-    if name in NUMERIC:
-        return "numeric"
-    return "category" if name == "sex" else "binary"
+def feature_kind(spec: dict) -> str:
+    """numeric (int, float), binary or category: from the manifest's feature list."""
+    return "numeric" if spec["type"] in ("int", "float") else spec["type"]
+
+
+def orphan_index(classes: list[str]) -> int | None:
+    return classes.index(ORPHAN_CLASS) if ORPHAN_CLASS in classes else None
 
 
 def numeric_profile(values: pd.Series, rng: np.random.Generator) -> dict:
@@ -41,14 +43,15 @@ def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1)
 
 
-def categorical_profile(values: pd.Series, kind: str) -> dict:
+def categorical_profile(values: pd.Series, spec: dict) -> dict:
+    kind = feature_kind(spec)
     present = values.dropna()
     if kind == "binary":
         present = present.astype(int).astype(str)
         categories = ["0", "1"]
     else:
         present = present.astype(str)
-        categories = list(schema.SEX_CODES)
+        categories = list(spec["categories"])
     counts = present.value_counts()
     return {"kind": kind, "rows": len(values), "missing": int(values.isna().sum()), "categories": categories,
             "counts": [int(counts.get(c, 0)) for c in categories]}
@@ -58,26 +61,29 @@ def build_profile(frame: pd.DataFrame, probabilities: np.ndarray, manifest: dict
     """`frame` holds the model features and the true class; `probabilities` the model's outputs on it."""
     rng = np.random.default_rng(seed)
     features = {}
-    for name in schema.MODEL_FEATURES:
-        kind = feature_kind(name)
-        features[name] = numeric_profile(frame[name], rng) if kind == "numeric" else \
-            categorical_profile(frame[name], kind)
+    for spec in manifest["features"]:
+        name = spec["name"]
+        features[name] = numeric_profile(frame[name], rng) if feature_kind(spec) == "numeric" else \
+            categorical_profile(frame[name], spec)
     thresholds = manifest["thresholds"]
-    decided = decide(probabilities, thresholds["orphan"])
-    labels = frame[schema.LABEL_COLUMN].map(schema.CLASSES.index).to_numpy()
-    n_classes = len(schema.CLASSES)
+    classes = [c["code"] for c in manifest["classes"]]
+    orphan = orphan_index(classes)
+    decided = decide(probabilities, thresholds["orphan"], orphan)
+    labels = frame[LABEL_COLUMN].map(classes.index).to_numpy()
+    n_classes = len(classes)
     return {
         "model": {"name": manifest["name"], "sha256": manifest["onnx"]["sha256"]},
-        "schema_version": schema.SCHEMA_VERSION,
+        "contract": {k: manifest["contract"][k] for k in ("name", "version", "sha256")},
         "rows": len(frame),
-        "classes": list(schema.CLASSES),
-        "thresholds": {"orphan": float(thresholds["orphan"]), "review": float(thresholds["review"])},
+        "classes": classes,
+        "thresholds": {"orphan": None if orphan is None else float(thresholds["orphan"]),
+                       "review": float(thresholds["review"])},
         "features": features,
         "label_counts": np.bincount(labels, minlength=n_classes).tolist(),
         "predicted_counts": np.bincount(decided, minlength=n_classes).tolist(),
         "review_count": int((probabilities.max(axis=1) < thresholds["review"]).sum()),
         "probability_edges": PROBABILITY_EDGES.tolist(),
         "probability_counts": {c: np.histogram(probabilities[:, k], PROBABILITY_EDGES)[0].tolist()
-                               for k, c in enumerate(schema.CLASSES)},
-        "estimated_performance": estimated_performance(probabilities, decided),
+                               for k, c in enumerate(classes)},
+        "estimated_performance": estimated_performance(probabilities, decided, classes),
     }

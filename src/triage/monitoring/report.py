@@ -17,6 +17,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 VERDICT_MD = {True: "**Deriva detectada** (drift detected)", False: "Sin deriva (no drift detected)"}
 
 
+def labelled_orphan_text(labelled: dict) -> str:
+    """'orphan recall 0.950 (19/20)'; 'no orphan class' for a model that makes no orphan decision."""
+    if "orphan_cases" not in labelled:
+        return "no orphan class"
+    recall = "n/a" if labelled["orphan_recall"] is None else f"{labelled['orphan_recall']:.3f}"
+    return f"orphan recall {recall} ({labelled['orphan_detected']}/{labelled['orphan_cases']})"
+
+
 def most_drifted(report: dict, count: int) -> list[dict]:
     return sorted(report["features"], key=lambda f: (not f["drifted"], -f["psi"]))[:count]
 
@@ -33,15 +41,15 @@ def to_markdown(report: dict, top: int) -> str:
     lines += [f"| {c} | {mix['training_prior'][c]:.1%} | {mix['reference'][c]:.1%} | {mix['live'][c]:.1%} |"
               for c in mix["live"]]
     review, estimate = report["specialist_review"], report["estimated_performance"]
+    orphan_estimate = (f"; orphan recall estimate {estimate['reference']['orphan_recall']:.3f} → "
+                       f"{estimate['live']['orphan_recall']:.3f}") if "orphan_recall" in estimate["live"] else ""
     lines += ["", f"Predicted mix: PSI {mix['psi']:.3f}, adjusted p {mix['p_adjusted']:.2g}. Specialist review: "
               f"{review['reference_share']:.1%} → {review['live_share']:.1%}. Label-free macro-F1 estimate: "
-              f"{estimate['reference']['macro_f1']:.3f} → {estimate['live']['macro_f1']:.3f}; orphan recall "
-              f"estimate {estimate['reference']['orphan_recall']:.3f} → {estimate['live']['orphan_recall']:.3f}.", ""]
+              f"{estimate['reference']['macro_f1']:.3f} → {estimate['live']['macro_f1']:.3f}{orphan_estimate}.", ""]
     if "labelled" in report:
         labelled = report["labelled"]
-        recall = "n/a" if labelled["orphan_recall"] is None else f"{labelled['orphan_recall']:.3f}"
-        lines += [f"Labelled visits joined: {labelled['rows']}: macro-F1 {labelled['macro_f1']:.3f}, orphan recall "
-                  f"{recall} ({labelled['orphan_detected']}/{labelled['orphan_cases']}).", ""]
+        lines += [f"Labelled visits joined: {labelled['rows']}: macro-F1 {labelled['macro_f1']:.3f}, "
+                  f"{labelled_orphan_text(labelled)}.", ""]
     lines += ["| feature | test | PSI | adjusted p | missing rate (ref → live) | drifted |",
               "|---|---|---|---|---|---|"]
     for finding in most_drifted(report, top):

@@ -11,6 +11,7 @@ import json
 import pandas as pd
 
 from triage import config
+from triage.contract import contract_from_params
 from triage.features import feature_matrix
 from triage.monitoring.profile import build_profile
 from triage.onnx_export import onnx_session
@@ -24,8 +25,9 @@ def main() -> None:
     params = config.load_params()
     manifest = read_json(config.MANIFEST)
     frame = pd.read_parquet(config.VALID)
+    x = feature_matrix(frame, contract_from_params(params))
     session = onnx_session(config.ONNX_MODEL.read_bytes())
-    probabilities = session.run(["probabilities"], {manifest["onnx"]["input"]["name"]: feature_matrix(frame)})[0]
+    probabilities = session.run(["probabilities"], {manifest["onnx"]["input"]["name"]: x})[0]
     profile = build_profile(frame, probabilities.astype("float64"), manifest, params["base"]["seed"])
     # compact: it lives in git (pull-request reports read the base branch's copy without the remote)
     REFERENCE_PROFILE.write_text(json.dumps(profile, separators=(",", ":"), allow_nan=False) + "\n", encoding="utf-8")

