@@ -5,15 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test lint repro gate bench bench-full bench-byo bench-serve serve clean s3-up s3-down monitor retrain loop-demo \
-	infra-setup infra-synth infra-test
+.PHONY: setup run test test-fast lint repro gate bench bench-full bench-byo bench-serve serve clean s3-up s3-down monitor retrain loop-demo \
+	infra-setup infra-synth infra-test airflow-setup airflow-demo
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml service/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[train,serve,dev]"
+	$(BIN)/pip install --quiet -e ".[train,dev]" -e ./service
 	touch $@
 
 run: setup  ## simulate the default cohort and run every stage of the DAG, then print the headline metrics
@@ -22,8 +22,11 @@ run: setup  ## simulate the default cohort and run every stage of the DAG, then 
 
 repro: run
 
-test: setup infra-setup lint  ## lint, then the test suite (code, data, model and end-to-end tests)
+test: setup infra-setup airflow-setup lint  ## lint, then the test suite (code, data, model and end-to-end tests)
 	$(BIN)/pytest -q
+
+test-fast: setup  ## the in-process tests only (contract, data, model, service parts; under a minute)
+	$(BIN)/pytest -q -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks service infra
@@ -49,7 +52,7 @@ s3-down:  ## stop it (the data stays in .s3/)
 serve: setup  ## serve models/ (after `make run`) on 127.0.0.1:8000; development API key only
 	mkdir -p .serve/model && cp models/triage.onnx .serve/model/model.onnx && cp models/manifest.json .serve/model/
 	TRIAGE_API_KEYS=$${TRIAGE_API_KEYS:-dev-key-change-me-0000} TRIAGE_MODEL_DIR=.serve/model TRIAGE_LOG_DIR=.serve \
-	  PYTHONPATH=service:src $(BIN)/python -m triage_service
+	  $(BIN)/triage-service
 
 bench-byo: setup  ## bring your own extract: a real public extract (flchain) under its own contract, timed stage by stage
 	$(BIN)/python benchmarks/pipeline.py --example flchain
@@ -85,3 +88,17 @@ infra-synth: infra-setup  ## CloudFormation of the shared, dev and prod stacks i
 
 infra-test: setup infra-setup  ## the infrastructure tests only (synthesis, cfn-lint, cdk-nag, templates, moto deploy)
 	$(BIN)/pytest -q tests/infra
+
+# -- batch intake (Apache Airflow, dags/): its own virtualenv, so neither the project's venv nor its pins move --
+AIRFLOW_VENV := airflow/.venv
+
+airflow-setup: $(AIRFLOW_VENV)/.installed
+
+$(AIRFLOW_VENV)/.installed: airflow/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/pip install --quiet -r airflow/requirements.txt -e ".[intake]"
+	touch $@
+
+airflow-demo: setup airflow-setup  ## local Airflow (standalone, SQLite, 127.0.0.1:8080) + SeaweedFS + a working clone; see dags/README.md
+	airflow/demo.sh up

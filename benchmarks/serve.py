@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 
+from triage_shared.predlog import log_file_name
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src")]
 API_KEY = "benchmark-key-0123456789"
@@ -32,7 +34,7 @@ PATIENT = {"age_years": 34, "sex": "F", "temperature_c": 38.4, "heart_rate_bpm":
 
 
 def start_server(model_dir: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
-    from triage.service_process import start_service
+    from triage.tooling.service_process import start_service
 
     return start_service(REPO, {"TRIAGE_API_KEYS": API_KEY, "TRIAGE_MODEL_DIR": str(model_dir),
                                 "TRIAGE_LOG_DIR": str(workdir), "TRIAGE_MAX_INFLIGHT": "10000",
@@ -79,18 +81,20 @@ def inference_counters(url: str) -> dict:
 
 def model_latencies(model_dir: Path) -> dict:
     import joblib
-    import onnxruntime as ort
     import pandas as pd
 
-    from triage.features import feature_matrix
+    from triage import config
+    from triage.contract import contract_from_params
+    from triage.model.features import feature_matrix
+    from triage_shared.onnx import INPUT_NAME
+    from triage_shared.onnx import session as onnx_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    session = onnx_session((model_dir / "model.onnx").read_bytes())  # the service's session, exactly
     pipeline = joblib.load(REPO / "models/pipeline.joblib")["pipeline"]
-    x = feature_matrix(pd.read_parquet(REPO / "data/processed/test.parquet").head(10_000))
+    contract = contract_from_params(config.load_params(REPO / "params.yaml"))
+    x = feature_matrix(pd.read_parquet(REPO / "data/processed/test.parquet").head(10_000), contract)
     timings = {}
-    for name, run in (("onnxruntime", lambda r: session.run(["probabilities"], {"features": r})),
+    for name, run in (("onnxruntime", lambda r: session.run(["probabilities"], {INPUT_NAME: r})),
                       ("catboost_native", pipeline.predict_proba)):
         for row in x[:50]:
             run(row[None, :])
@@ -132,7 +136,7 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=20)
-        logged = (workdir / "predicciones_dev.txt").read_bytes().count(b"\n")
+        logged = (workdir / log_file_name("dev")).read_bytes().count(b"\n")
         model = model_latencies(model_dir)
     print(f"wrk: 1 thread, {args.connections} connections, {args.seconds} s per endpoint, server: 1 uvicorn worker "
           "(event loop + one inference thread); 'cores' = server CPU time / wall time")

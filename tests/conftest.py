@@ -15,15 +15,32 @@ import pytest
 import yaml
 
 from triage import config
-from triage.cohort.build import build_model
-from triage.cohort.generative import GenerativeModel
-from triage.cohort.mess import make_messy
-from triage.cohort.sample import sample_cohort
 from triage.contract import SIMULATED_CONTRACT, Contract, load_contract
-from triage.schema import LABEL_COLUMN, OUTCOME_CODE
+from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE
+from triage.simulation.build import build_model
+from triage.simulation.generative import GenerativeModel
+from triage.simulation.mess import make_messy
+from triage.simulation.sample import sample_cohort
 
 REPO = Path(__file__).resolve().parents[1]
-os.chdir(REPO)  # stages use repository-relative paths, as under dvc
+
+
+SLOW_FOLDERS = ("infra", "airflow")  # every test there starts real servers or tools
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if any(f"tests/{folder}/" in str(item.path) for folder in SLOW_FOLDERS):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def at_repository_root():
+    """Pipeline code uses repository-relative paths (dvc runs every stage from the root): so do the tests."""
+    previous = Path.cwd()
+    os.chdir(REPO)
+    yield
+    os.chdir(previous)
 
 
 @pytest.fixture(scope="session")
@@ -81,8 +98,8 @@ def labelled_cohort(clean_cohort, contract) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def trained_pipeline(labelled_cohort, small_settings, params, contract):
-    from triage.features import class_targets, feature_matrix
-    from triage.modeling import triage_pipeline
+    from triage.model.estimators import triage_pipeline
+    from triage.model.features import class_targets, feature_matrix
 
     pipeline = triage_pipeline(contract, small_settings, params["base"]["seed"])
     pipeline.fit(feature_matrix(labelled_cohort, contract), class_targets(labelled_cohort, contract.classes))

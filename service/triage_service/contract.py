@@ -13,13 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InvalidRequest
+
 NAN = float("nan")
-
-
-class InvalidRequest(ValueError):
-    def __init__(self, errors: list[dict]):
-        super().__init__(f"{len(errors)} invalid field(s)")
-        self.errors = errors
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
-from triage_store import MANIFEST_FILE, MODEL_FILE, ModelStore, StoreError, verify
+from triage_shared.artifacts import MANIFEST_FILE, MODEL_FILE
+from triage_shared.classes import REVIEW_MESSAGE_ES, orphan_index
+from triage_shared.manifest import class_codes, lineage, orphan_threshold
+from triage_shared.onnx import session as onnx_session
+from triage_shared.store import ModelStore, StoreError, verify
 
 from .contract import RequestContract
 
@@ -25,7 +28,7 @@ class ModelRejected(RuntimeError):
 @dataclass
 class LoadedModel:
     manifest: dict
-    session: ort.InferenceSession
+    session: object  # onnxruntime.InferenceSession
     contract: RequestContract
     classes: list[str]
     labels_es: list[str]
@@ -35,17 +38,6 @@ class LoadedModel:
     review_message: str
     lineage: dict = field(default_factory=dict)
     input_name: str = "features"
-    other_indices: tuple[int, ...] = field(init=False)  # non-orphan classes: the top one is taken below threshold
-
-    def __post_init__(self) -> None:
-        self.other_indices = tuple(k for k in range(len(self.classes)) if k != self.orphan_index)
-
-    def decide(self, row: list[float]) -> int:
-        """The product's decision rule: orphan when P(orphan) reaches its threshold, else the most probable other
-        class (the most probable class for a model without an orphan class)."""
-        if self.orphan_index is not None and row[self.orphan_index] >= self.orphan_threshold:
-            return self.orphan_index
-        return max(self.other_indices, key=row.__getitem__)
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         return self.session.run(["probabilities"], {self.input_name: matrix})[0]
@@ -56,34 +48,22 @@ def build(model_bytes: bytes, manifest: dict, stage: str) -> LoadedModel:
         verify(model_bytes, manifest)
     except StoreError as error:
         raise ModelRejected(str(error)) from error
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
     try:
-        session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        session = onnx_session(model_bytes)
     except Exception as error:  # onnxruntime raises its own exception types for a broken graph
         raise ModelRejected(f"ONNX Runtime cannot load the model: {error}") from error
-    classes = [c["code"] for c in manifest["classes"]]
+    classes = class_codes(manifest)
     contract = RequestContract(manifest["features"])
     probe = session.run(["probabilities"], {manifest["onnx"]["input"]["name"]: np.zeros((1, len(contract.rules)),
                                                                                         dtype=np.float32)})[0]
     if probe.shape != (1, len(classes)):
         raise ModelRejected(f"the model outputs {probe.shape[1]} probabilities for {len(classes)} classes")
-    registry = manifest.get("registry", {})
-    data_contract = manifest.get("contract", {})
-    lineage = {"name": manifest["name"], "version": registry.get("version", manifest.get("version")),
-               "stage": registry.get("stage", stage), "git_revision": manifest.get("git", {}).get("revision"),
-               "training_data_md5": manifest.get("training_data", {}).get("md5"),
-               "contract": f"{data_contract.get('name')} {data_contract.get('version')}",
-               "sha256": manifest["onnx"]["sha256"]}
     thresholds = manifest["thresholds"]
-    orphan = classes.index("orphan") if "orphan" in classes else None
     return LoadedModel(manifest=manifest, session=session, contract=contract, classes=classes,
-                       labels_es=[c["label_es"] for c in manifest["classes"]], orphan_index=orphan,
-                       orphan_threshold=None if orphan is None else float(thresholds["orphan"]),
-                       review_threshold=float(thresholds["review"]),
-                       review_message=thresholds.get("review_message_es", "Revisión por especialista"),
-                       lineage=lineage, input_name=manifest["onnx"]["input"]["name"])
+                       labels_es=[c["label_es"] for c in manifest["classes"]], orphan_index=orphan_index(classes),
+                       orphan_threshold=orphan_threshold(manifest), review_threshold=float(thresholds["review"]),
+                       review_message=thresholds.get("review_message_es", REVIEW_MESSAGE_ES),
+                       lineage=lineage(manifest, stage), input_name=manifest["onnx"]["input"]["name"])
 
 
 def load_local(directory: Path, stage: str) -> LoadedModel:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import orjson
 
+from triage_shared.predlog import segment_key
+
 log = logging.getLogger("triage.service")
 
 
@@ -68,7 +70,7 @@ class LogPusher:
         end = chunk.rfind(b"\n") + 1  # only complete lines; a line being written waits for the next push
         if end == 0:
             return 0
-        key = f"predictions/{self.env}/{self.path.stem}.{self.instance}.{start:012d}.txt"
+        key = segment_key(self.env, self.path.stem, self.instance, start)
         self.client.put_object(Bucket=self.bucket, Key=key, Body=chunk[:end], ContentType="application/x-ndjson")
         temporary = self.offset_file.with_suffix(".tmp")
         temporary.write_text(str(start + end))

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from triage_shared.artifacts import STAGES
+from triage_shared.predlog import log_file_name
+
 
 class ConfigError(ValueError):
     pass
@@ -30,13 +33,13 @@ class Settings:
 
     @property
     def log_file(self) -> Path:
-        return self.log_dir / f"predicciones_{self.env}.txt"
+        return self.log_dir / log_file_name(self.env)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         stage = env.get("TRIAGE_ENV", "dev")
-        if stage not in ("dev", "prod"):
+        if stage not in STAGES:
             raise ConfigError(f"TRIAGE_ENV must be 'dev' or 'prod', got {stage!r}")
         keys = tuple(k.strip() for k in env.get("TRIAGE_API_KEYS", "").split(",") if k.strip())
         if not keys:

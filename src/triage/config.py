@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from triage_shared.artifacts import MANIFEST_PATH, ONNX_PATH, PROFILE_PATH
+
 PARAMS_FILE = Path(os.environ.get("TRIAGE_PARAMS", "params.yaml"))
 
 # Fixed pipeline locations (relative to the repository root, where dvc runs every stage).
@@ -34,8 +36,9 @@ TRAIN_RESAMPLED = PROCESSED / "train_resampled.parquet"
 MODELS = Path("models")
 MODEL_BUNDLE = MODELS / "pipeline.joblib"
 BASELINES_BUNDLE = MODELS / "baselines.joblib"
-ONNX_MODEL = MODELS / "triage.onnx"
-MANIFEST = MODELS / "manifest.json"
+ONNX_MODEL = Path(ONNX_PATH)
+MANIFEST = Path(MANIFEST_PATH)
+REFERENCE_PROFILE = Path(PROFILE_PATH)
 REPORTS = Path("reports")
 
 

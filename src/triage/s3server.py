@@ -177,3 +177,40 @@ def _is_zombie(pid: int) -> bool:
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def command(args) -> int:
+    """`triage s3 up|down|status|env`."""
+    server = LocalS3(Path(args.root), args.port, args.bucket)
+    try:
+        if args.action == "up":
+            if server.running_pid():
+                print(f"S3 already running at {server.endpoint} (pid {server.running_pid()})")
+            else:
+                server.start()
+                print(f"S3 (SeaweedFS) listening on {server.endpoint}, bucket {server.bucket}, data in {server.root}")
+            configure_dvc_remote(server)
+        elif args.action == "down":
+            print("stopped" if server.stop() else "no S3 server was running from " + str(server.root))
+        elif args.action == "status":
+            pid = server.running_pid()
+            print(f"running at {server.endpoint} (pid {pid})" if pid else "not running")
+            return 0 if pid else 1
+        elif args.action == "env":
+            for key, value in server.environment().items():
+                print(f"export {key}={value}")
+    except S3ServerError as error:
+        print(f"s3: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def configure_dvc_remote(server) -> None:
+    """Point the `s3` DVC remote at this server; the keys go to .dvc/config.local, which git ignores."""
+    import subprocess
+
+    settings = {"endpointurl": server.endpoint, "access_key_id": server.credentials.access_key,
+                "secret_access_key": server.credentials.secret_key}
+    for key, value in settings.items():
+        subprocess.run(["dvc", "remote", "modify", "--local", "s3", key, value], check=True)
+    print("dvc remote 's3' configured (.dvc/config.local); `eval $(triage s3 env)` exports the same for clients")

@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from triage.cohort.vocabulary import red_flag_columns, symptoms
 from triage.contract import ContractFileError, load_contract
+from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, VISIT_ID
 from triage.data.validation import clean_table_schema
-from triage.features import feature_matrix
-from triage.schema import CLASS_LABELS_ES, CLASSES, LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, VISIT_ID
+from triage.model.features import feature_matrix
+from triage.simulation.vocabulary import red_flag_columns, symptoms
+from triage_shared.classes import CLASS_LABELS_ES, CLASSES
 
 DEFAULT = Path("data/contracts/simulated.yaml")
 

@@ -8,8 +8,9 @@ import yaml
 from triage.contract import SIMULATED_CONTRACT, load_contract, parse_spec
 from triage.contract.draft import draft_contract
 from triage.data.extracts import list_extracts
-from triage.data.ingest import KEY_VARIABLE, ingest
+from triage.data.ingest import ingest
 from triage.data.validation import validate
+from triage_shared.pseudonym import KEY_VARIABLE
 
 
 @pytest.fixture()

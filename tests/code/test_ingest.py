@@ -7,12 +7,13 @@ import json
 import pandas as pd
 import pytest
 
-from triage.cohort.mess import as_text
+from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
 from triage.data.extracts import SIMULATED_MARKER, ExtractError, list_extracts, write_simulated_marker
-from triage.data.ingest import DEVELOPMENT_KEY, KEY_VARIABLE, derive_labels, ingest, pseudonymise
+from triage.data.ingest import derive_labels, ingest, pseudonymise
 from triage.data.validation import ValidationFailed, validate
-from triage.schema import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
+from triage.simulation.mess import as_text
 from triage.tables import write_csv as write_safe_csv
+from triage_shared.pseudonym import DEVELOPMENT_KEY, KEY_VARIABLE
 
 
 @pytest.fixture()

@@ -1,7 +1,6 @@
 import numpy as np
 
-from triage.gate import check_gate
-from triage.metrics import (
+from triage.evaluation.metrics import (
     bootstrap_interval,
     decide,
     expected_calibration_error,
@@ -9,6 +8,7 @@ from triage.metrics import (
     recall_at_precision,
     tune_orphan_threshold,
 )
+from triage.release.gate import check_gate
 
 ORPHAN = 4  # five classes, orphan last (product order)
 
@@ -103,7 +103,7 @@ def test_orphan_recall_without_orphans_is_nan():
 def test_two_class_roc_auc_is_the_binary_auc():
     from sklearn.metrics import roc_auc_score
 
-    from triage.metrics import classification_summary
+    from triage.evaluation.metrics import classification_summary
 
     rng = np.random.default_rng(5)
     y = rng.integers(0, 2, 500)

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from triage import config
-from triage.cohort.vocabulary import symptoms
-from triage.stages.reference import frequency_probability, project_profiles, select_diseases
+from triage.simulation.reference import frequency_probability, project_profiles, select_diseases
+from triage.simulation.vocabulary import symptoms
 
 
 @pytest.mark.parametrize(("code", "expected"), [("HP:0040280", 1.0), ("HP:0040281", 0.895), ("HP:0040283", 0.17),

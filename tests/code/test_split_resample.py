@@ -2,10 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage.cohort.vocabulary import symptom_columns
-from triage.schema import CLASSES, LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID
-from triage.stages.resample import resample
-from triage.stages.split import split
+from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID
+from triage.data.resample import resample
+from triage.data.split import split
+from triage.simulation.vocabulary import symptom_columns
+from triage_shared.classes import CLASSES
 
 SETTINGS = {"method": "stratified", "test_size": 0.2, "val_size": 0.2}
 

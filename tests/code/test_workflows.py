@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from triage.ci_stage import StageError, stage_for_ref
 from triage.cli import build_parser
+from triage.release.ci_stage import StageError, stage_for_ref
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((REPO / ".github/workflows").glob("*.yml"))

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage.cohort.vocabulary import symptom_columns
 from triage.data.ingest import derive_labels
-from triage.schema import CLASSES
+from triage.simulation.vocabulary import symptom_columns
+from triage_shared.classes import CLASSES
 
 
 def test_enough_diagnoses_of_each_kind(generative):

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from triage.registry import model_card
+from triage.release.registry import model_card
 
 from ..conftest import REPO, commit_all, copy_repository, run
 from ..service.conftest import API_KEY, Server, headless_chromium, needs_chromium

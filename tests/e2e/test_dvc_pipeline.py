@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from triage.features import feature_matrix
-from triage.onnx_export import INPUT_NAME, onnx_session
+from triage.model.features import feature_matrix
+from triage.model.onnx import INPUT_NAME, onnx_session
 from triage.tables import file_digest
 
-from ..conftest import commit_all, run
+from ..conftest import REPO, commit_all, run
 
 pytestmark = pytest.mark.slow
 
@@ -50,10 +53,43 @@ def test_second_repro_is_a_no_op_and_status_is_clean(workspace):
     assert "Data and pipelines are up to date" in run(["dvc", "status"], workspace).stdout
 
 
-def test_gate_runs_on_the_produced_metrics(workspace):
-    result = subprocess.run([sys.executable, "-m", "triage.cli", "gate"], cwd=workspace, capture_output=True,
-                            text=True)
-    assert "quality gate:" in result.stdout and result.returncode in (0, 1)
+def test_gate_passes_and_fails_on_the_produced_metrics_as_the_minimums_say(workspace, tmp_path):
+    """The gate's verdict follows the metrics: minimums just under them pass, one just over fails that line."""
+    metrics = json.loads((workspace / "reports/metrics.json").read_text())["model"]
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    for verdict, shift in (("passed", -0.001), ("FAILED", 0.001)):
+        params["gate"] = {"min_roc_auc": metrics["roc_auc_ovr_macro"] - 0.001,
+                          "min_orphan_recall_lower": metrics["orphan_recall_lower"] - 0.001,
+                          "min_macro_f1": metrics["macro_f1"] + shift}
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+        result = subprocess.run([sys.executable, "-m", "triage.cli", "gate", "--params", str(tmp_path / "params.yaml")],
+                                cwd=workspace, capture_output=True, text=True)
+        assert f"quality gate: {verdict}" in result.stdout
+        assert result.returncode == (0 if verdict == "passed" else 1)
+    assert "FAIL  model.macro_f1" in result.stdout and "PASS  model.roc_auc_ovr_macro" in result.stdout
+
+
+def out_hashes(lock: dict) -> dict[str, str]:
+    return {out["path"]: out.get("md5") or out.get("hash") for stage in lock["stages"].values()
+            for out in stage.get("outs", [])}
+
+
+def test_a_second_run_reproduces_every_hash_even_with_the_venv_off_path(workspace, tmp_path):
+    """Reproducible to the bit: every stage from simulate on, forced to run again in a copy, gives the committed
+    hashes (seeds, thread counts, no timestamps or run ids in any output). The run uses `.venv/bin/dvc` with the
+    venv off PATH: the stages still find the project's interpreter (tools/stage)."""
+    copy = tmp_path / "again"
+    shutil.copytree(workspace, copy, symlinks=True)
+    (copy / ".venv").symlink_to(REPO / ".venv")
+    before = yaml.safe_load((copy / "dvc.lock").read_text())
+    environment = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    environment["PATH"] = "/usr/bin:/bin"
+    result = subprocess.run([str(REPO / ".venv/bin/dvc"), "repro", "--force", "--downstream", "simulate"], cwd=copy,
+                            env=environment, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    after = yaml.safe_load((copy / "dvc.lock").read_text())
+    assert out_hashes(after) == out_hashes(before)
+    assert len(out_hashes(before)) >= 20
 
 
 def test_experiment_with_a_changed_parameter_gives_other_metrics(workspace):

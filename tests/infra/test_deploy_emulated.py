@@ -29,7 +29,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from triage_store import ModelStore
+from triage_shared.store import ModelStore
 
 from ..service.conftest import Server
 from . import emulator

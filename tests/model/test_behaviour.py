@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage.cohort.vocabulary import red_flag_columns, symptom_columns
-from triage.features import feature_matrix
-from triage.schema import CLASSES, LABEL_COLUMN
+from triage.data.columns import LABEL_COLUMN
+from triage.model.features import feature_matrix
+from triage.simulation.vocabulary import red_flag_columns, symptom_columns
+from triage_shared.classes import CLASSES
 
 ORPHAN = CLASSES.index("orphan")
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from triage.features import class_targets, feature_matrix
-from triage.modeling import triage_pipeline
-from triage.onnx_export import INPUT_NAME, ParityError, check_parity, onnx_session, to_onnx
+from triage.model.estimators import triage_pipeline
+from triage.model.features import class_targets, feature_matrix
+from triage.model.onnx import INPUT_NAME, ParityError, check_parity, onnx_session, to_onnx
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_parity_check_fails_for_another_model(onnx_bytes, labelled_cohort, small
 
 
 def test_two_stage_model_exports_as_one_graph_with_parity(labelled_cohort, small_settings, contract):
-    from triage.two_stage import two_stage_pipeline
+    from triage.model.two_stage import two_stage_pipeline
 
     pipeline = two_stage_pipeline(contract, {**small_settings, "iterations": 60}, seed=5)
     x, y = feature_matrix(labelled_cohort, contract), class_targets(labelled_cohort, contract.classes)

@@ -10,20 +10,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage.cohort.generative import GenerativeModel
-from triage.cohort.shift import rising_orphan, sample_reference, sample_shifted, shifted_model
 from triage.contract import SIMULATED_CONTRACT, load_contract
 from triage.data.ingest import derive_labels
-from triage.features import feature_matrix
+from triage.model.features import feature_matrix
 from triage.monitoring.drift import Thresholds, compare, label_index, psi
 from triage.monitoring.report import write_reports
-from triage.onnx_export import onnx_session
-from triage.schema import CLASSES
+from triage.simulation.generative import GenerativeModel
+from triage.simulation.shift import rising_orphan, sample_reference, sample_shifted, shifted_model
+from triage_shared.classes import CLASSES
+from triage_shared.onnx import session as onnx_session
+
+from ..conftest import REPO
 
 pytestmark = pytest.mark.slow
 WINDOW = 1500
 SEEDS = 20
-CONTRACT = load_contract(SIMULATED_CONTRACT)
+CONTRACT = load_contract(REPO / SIMULATED_CONTRACT)
 
 
 @pytest.fixture(scope="module")

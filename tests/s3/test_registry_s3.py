@@ -10,9 +10,9 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from triage.registry import dvc_artifacts, gto_index
+from triage.release.registry import dvc_artifacts, gto_index
 from triage.s3server import LocalS3, free_port
-from triage_store import (
+from triage_shared.store import (
     MANIFEST_FILE,
     MODEL_FILE,
     IntegrityError,

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from triage.registry import model_card
+from triage.release.registry import model_card
 from triage.s3server import LocalS3, free_port
-from triage_store import ModelStore, S3Location
+from triage_shared.store import ModelStore, S3Location
 
 from .conftest import API_KEY, Server, headless_chromium, needs_chromium
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from triage.data.ingest import DEVELOPMENT_KEY
+from triage_shared.pseudonym import DEVELOPMENT_KEY
 
 from ..conftest import REPO, run
 from .conftest import Server

@@ -22,7 +22,7 @@ from triage.contract.spec import (
     NumericFeature,
     class_labels,
 )
-from triage.schema import CLASSES, ORPHAN_CLASS
+from triage_shared.classes import CLASSES, ORPHAN_CLASS
 
 SIMULATED_CONTRACT = Path("data/contracts/simulated.yaml")
 

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from triage.schema import CLASS_LABELS_ES, CLASSES, ORPHAN_CLASS
+from triage_shared.classes import CLASS_LABELS_ES, CLASSES, ORPHAN_CLASS
 
 DEFAULT_MISSING = ("", "na", "n/a", "nan", "null", "none", "-")
 FEATURE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from triage.contract import Contract
-from triage.schema import LABEL_COLUMN
+from triage.data.columns import LABEL_COLUMN
 
 
 class TrainingDataError(ValueError):

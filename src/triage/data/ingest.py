@@ -13,8 +13,6 @@ The clean table has canonical column names whatever the extract called them: `pa
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,17 +22,11 @@ import numpy as np
 import pandas as pd
 
 from triage.contract import BinaryFeature, CategoryFeature, Contract, NumericFeature
+from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
 from triage.data.extracts import RECORD_ID, Extract, ExtractError, is_simulated, read_extract, shown_path
-from triage.schema import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
+from triage_shared.pseudonym import DEVELOPMENT_KEY, KEY_VARIABLE, pseudonym
 
-KEY_VARIABLE = "TRIAGE_PSEUDONYM_KEY"
-DEVELOPMENT_KEY = "triage-development-key-for-the-simulated-cohort-only"
-PSEUDONYM_CHARS = 24
 ERROR_COLUMNS = [RECORD_ID, "column", "rule", "value"]
-
-
-def pseudonym(key: bytes, value: str) -> str:
-    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_CHARS]
 
 
 def pseudonymise(identifiers: pd.Series, key: bytes) -> pd.Series:

@@ -13,8 +13,8 @@ import pandas as pd
 import pandera.pandas as pa
 
 from triage.contract import BinaryFeature, CategoryFeature, Contract, NumericFeature
+from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
 from triage.data.extracts import RECORD_ID
-from triage.schema import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
 
 
 class ValidationFailed(ValueError):

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from triage.metrics import decide
 from triage.monitoring.performance import estimated_performance, labelled_performance
-from triage.monitoring.profile import bin_counts, orphan_index
+from triage.monitoring.profile import bin_counts
+from triage_shared.classes import orphan_index
+from triage_shared.decision import decide, needs_review
 
 EPSILON = 1e-4  # floor for empty bins in PSI
 PREDICTION_CHECKS = ("predicted_mix", "orphan_share", "specialist_review")  # orphan_share: with an orphan class
@@ -125,7 +126,7 @@ def prediction_findings(profile: dict, window: pd.DataFrame, thresholds: Thresho
     reference_counts = profile["predicted_counts"]
     mix_p = chi_square_p(reference_counts, live_counts)
     mix_psi = psi(reference_counts, live_counts)
-    review_live = int((probabilities.max(axis=1) < profile["thresholds"]["review"]).sum())
+    review_live = int(needs_review(probabilities, profile["thresholds"]["review"]).sum())
     review_p = chi_square_p([profile["review_count"], profile["rows"] - profile["review_count"]],
                             [review_live, len(window) - review_live])
     review_reference_share = profile["review_count"] / profile["rows"]

@@ -19,7 +19,9 @@ from triage.data.ingest import derive_labels, pseudonym_key, pseudonymise
 from triage.monitoring.drift import Thresholds, compare, label_index
 from triage.monitoring.predlog import read_prediction_log
 from triage.monitoring.report import labelled_orphan_text, write_reports
-from triage_store import ModelStore
+from triage_shared.artifacts import PROFILE_PATH
+from triage_shared.predlog import bucket_prefix, log_file_name
+from triage_shared.store import ModelStore
 
 log = logging.getLogger("triage.monitor")
 EXIT_NO_DRIFT, EXIT_CANNOT_JUDGE, EXIT_DRIFT = 0, 2, 3
@@ -140,8 +142,8 @@ def exit_code(report: dict) -> int:
 def default_source(env: str) -> str:
     bucket = os.environ.get("TRIAGE_BUCKET")
     if bucket:
-        return f"s3://{bucket}/predictions/{env}/"
-    return str(Path(os.environ.get("TRIAGE_LOG_DIR", ".")) / f"predicciones_{env}.txt")
+        return f"s3://{bucket}/{bucket_prefix(env)}"
+    return str(Path(os.environ.get("TRIAGE_LOG_DIR", ".")) / log_file_name(env))
 
 
 def load_profile(path: str | None, source: str, env: str) -> dict:
@@ -154,7 +156,7 @@ def load_profile(path: str | None, source: str, env: str) -> dict:
         published = store.fetch_profile(env)
         if published is not None:
             return published
-    local = Path("models/reference_profile.json")
+    local = Path(PROFILE_PATH)
     if not local.exists():
         raise MonitorError("no reference profile: pass --profile, publish a model with one, or run `dvc repro`")
     return json.loads(local.read_text(encoding="utf-8"))
@@ -163,7 +165,7 @@ def load_profile(path: str | None, source: str, env: str) -> dict:
 def command(args) -> int:
     """`triage monitor`: exit 0 without drift, 3 with drift, 2 when no verdict can be reached."""
     from triage import config
-    from triage_store import StoreError
+    from triage_shared.store import StoreError
 
     logging.getLogger("botocore").setLevel(logging.WARNING)
     source = args.log or default_source(args.env)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from triage.metrics import macro_f1, orphan_recall, safe_roc_auc
-from triage.schema import ORPHAN_CLASS
+from triage.evaluation.metrics import macro_f1, orphan_recall, safe_roc_auc
+from triage_shared.classes import ORPHAN_CLASS
 
 
 def estimated_performance(probabilities: np.ndarray, decided: np.ndarray, classes: list[str]) -> dict:

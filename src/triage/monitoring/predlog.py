@@ -1,16 +1,17 @@
-"""Reading the service's prediction log (JSON lines) from a local file, a directory of pushed segments, or
-s3://BUCKET/predictions/<env>/, into one table: the input features, the output, the lineage and the visit ref."""
+"""Reading the service's prediction log (JSON lines, the record triage_shared.predlog defines) from a local file, a
+directory of pushed segments, or s3://BUCKET/predictions/<env>/, into one table: the input features, the output, the
+lineage and the visit ref."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from triage_store import ModelStore
+from triage_shared import predlog
+from triage_shared.store import ModelStore
 
 
 @dataclass
@@ -23,7 +24,7 @@ class PredictionLog:
 def log_keys(store: ModelStore, env: str) -> list[str]:
     paginator = store.client.get_paginator("list_objects_v2")
     keys = []
-    for page in paginator.paginate(Bucket=store.bucket, Prefix=f"predictions/{env}/"):
+    for page in paginator.paginate(Bucket=store.bucket, Prefix=predlog.bucket_prefix(env)):
         keys.extend(item["Key"] for item in page.get("Contents", []))
     return sorted(keys)
 
@@ -35,7 +36,7 @@ def read_lines_s3(store: ModelStore, env: str) -> tuple[list[bytes], list[str]]:
 
 
 def read_lines_local(path: Path, env: str) -> tuple[list[bytes], list[str]]:
-    files = sorted(path.glob(f"predicciones_{env}*.txt")) if path.is_dir() else [path]
+    files = sorted(path.glob(predlog.log_glob(env))) if path.is_dir() else [path]
     if not files or not all(f.is_file() for f in files):
         raise FileNotFoundError(f"no prediction log for {env!r} at {path}")
     return b"".join(f.read_bytes() for f in files).splitlines(), [str(f) for f in files]
@@ -46,17 +47,15 @@ def to_frame(lines: list[bytes], classes: list[str], features: dict[str, str]) -
     rows, unreadable = [], 0
     for line in lines:
         try:
-            entry = json.loads(line)
-            output = entry["output"]
-            row = {name: entry["input"].get(name) for name in features}
-            row.update({f"p_{c}": output["probabilities"][c] for c in classes})
-            row.update({"request_id": entry["request_id"], "time": entry["time"],
-                        "model_sha256": entry.get("model_sha256"), "model_version": entry.get("model_version"),
-                        "visit_ref": entry.get("visit_ref"), "triage_class": output["triage_class"],
-                        "specialist_review": bool(output["specialist_review"])})
-        except (ValueError, KeyError, TypeError, AttributeError):
+            entry = predlog.parse(line)
+            row = {name: entry.inputs.get(name) for name in features}
+            row.update({f"p_{c}": entry.probabilities[c] for c in classes})
+        except (ValueError, KeyError):
             unreadable += 1
             continue
+        row.update({"request_id": entry.request_id, "time": entry.time, "model_sha256": entry.model_sha256,
+                    "model_version": entry.model_version, "visit_ref": entry.visit_ref,
+                    "triage_class": entry.triage_class, "specialist_review": entry.specialist_review})
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[*features, *(f"p_{c}" for c in classes), "request_id", "time",
                                         "model_sha256", "model_version", "visit_ref", "triage_class",

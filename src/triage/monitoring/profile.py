@@ -11,9 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from triage.metrics import decide
+from triage.data.columns import LABEL_COLUMN
 from triage.monitoring.performance import estimated_performance
-from triage.schema import LABEL_COLUMN, ORPHAN_CLASS
+from triage_shared.classes import orphan_index
+from triage_shared.decision import decide, needs_review
+from triage_shared.manifest import class_codes, orphan_threshold
 
 QUANTILE_BINS = 10
 KS_SAMPLE = 2000  # values kept per numeric feature for the KS test (the profile lives in git)
@@ -23,10 +25,6 @@ PROBABILITY_EDGES = np.linspace(0.0, 1.0, 21)
 def feature_kind(spec: dict) -> str:
     """numeric (int, float), binary or category: from the manifest's feature list."""
     return "numeric" if spec["type"] in ("int", "float") else spec["type"]
-
-
-def orphan_index(classes: list[str]) -> int | None:
-    return classes.index(ORPHAN_CLASS) if ORPHAN_CLASS in classes else None
 
 
 def numeric_profile(values: pd.Series, rng: np.random.Generator) -> dict:
@@ -66,9 +64,8 @@ def build_profile(frame: pd.DataFrame, probabilities: np.ndarray, manifest: dict
         features[name] = numeric_profile(frame[name], rng) if feature_kind(spec) == "numeric" else \
             categorical_profile(frame[name], spec)
     thresholds = manifest["thresholds"]
-    classes = [c["code"] for c in manifest["classes"]]
-    orphan = orphan_index(classes)
-    decided = decide(probabilities, thresholds["orphan"], orphan)
+    classes = class_codes(manifest)
+    decided = decide(probabilities, orphan_threshold(manifest), orphan_index(classes))
     labels = frame[LABEL_COLUMN].map(classes.index).to_numpy()
     n_classes = len(classes)
     return {
@@ -76,12 +73,11 @@ def build_profile(frame: pd.DataFrame, probabilities: np.ndarray, manifest: dict
         "contract": {k: manifest["contract"][k] for k in ("name", "version", "sha256")},
         "rows": len(frame),
         "classes": classes,
-        "thresholds": {"orphan": None if orphan is None else float(thresholds["orphan"]),
-                       "review": float(thresholds["review"])},
+        "thresholds": {"orphan": orphan_threshold(manifest), "review": float(thresholds["review"])},
         "features": features,
         "label_counts": np.bincount(labels, minlength=n_classes).tolist(),
         "predicted_counts": np.bincount(decided, minlength=n_classes).tolist(),
-        "review_count": int((probabilities.max(axis=1) < thresholds["review"]).sum()),
+        "review_count": int(needs_review(probabilities, thresholds["review"]).sum()),
         "probability_edges": PROBABILITY_EDGES.tolist(),
         "probability_counts": {c: np.histogram(probabilities[:, k], PROBABILITY_EDGES)[0].tolist()
                                for k, c in enumerate(classes)},

@@ -12,12 +12,11 @@ import pandas as pd
 
 from triage import config
 from triage.contract import contract_from_params
-from triage.features import feature_matrix
+from triage.model.features import feature_matrix
 from triage.monitoring.profile import build_profile
-from triage.onnx_export import onnx_session
 from triage.tables import read_json
+from triage_shared.onnx import session as onnx_session
 
-REFERENCE_PROFILE = config.MODELS / "reference_profile.json"
 log = config.stage_logger("profile")
 
 
@@ -30,8 +29,9 @@ def main() -> None:
     probabilities = session.run(["probabilities"], {manifest["onnx"]["input"]["name"]: x})[0]
     profile = build_profile(frame, probabilities.astype("float64"), manifest, params["base"]["seed"])
     # compact: it lives in git (pull-request reports read the base branch's copy without the remote)
-    REFERENCE_PROFILE.write_text(json.dumps(profile, separators=(",", ":"), allow_nan=False) + "\n", encoding="utf-8")
-    log.info("reference profile of %d validation rows written to %s", len(frame), REFERENCE_PROFILE)
+    text = json.dumps(profile, separators=(",", ":"), allow_nan=False) + "\n"
+    config.REFERENCE_PROFILE.write_text(text, encoding="utf-8")
+    log.info("reference profile of %d validation rows written to %s", len(frame), config.REFERENCE_PROFILE)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,167 @@
+"""Test-set metrics of the triage model against the baselines (and, on the simulated cohort only, the exact Bayes
+limit).
+
+The orphan threshold of every method is tuned on the validation part to reach evaluate.orphan_recall_target, then
+applied unchanged to the test part; a contract without an orphan class gets no orphan threshold, and the decision is
+the most probable class. Headline metrics carry bootstrap 95 % intervals; recall per subgroup follows the contract's
+`subgroups` (and the site).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score
+
+from triage.contract import Contract, NumericFeature
+from triage.data.columns import OUTCOME_CODE, SITE_ID
+from triage.evaluation.metrics import (
+    bootstrap_interval,
+    classification_summary,
+    macro_f1,
+    orphan_recall,
+    per_class,
+    recall_at_precision,
+    tune_orphan_threshold,
+)
+from triage.model.estimators import rule_applies, rule_scores
+from triage.model.features import class_targets, feature_matrix
+from triage.simulation.generative import GenerativeModel
+from triage.simulation.vocabulary import red_flag_columns
+from triage_shared.decision import decide
+
+
+def method_probabilities(pipeline, baselines: dict, valid: pd.DataFrame, test: pd.DataFrame, contract: Contract,
+                         generative: GenerativeModel | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Validation and test class probabilities of the model, the baselines and (simulated cohort) the Bayes limit."""
+    x_valid, x_test = feature_matrix(valid, contract), feature_matrix(test, contract)
+    out = {"model": (pipeline.predict_proba(x_valid), pipeline.predict_proba(x_test))}
+    for name, estimator in baselines.items():
+        out[name] = (estimator.predict_proba(x_valid), estimator.predict_proba(x_test))
+    if rule_applies(contract):
+        out["rule"] = (rule_scores(valid, red_flag_columns()), rule_scores(test, red_flag_columns()))
+    if generative is not None:
+        out["bayes"] = (generative.posterior(valid), generative.posterior(test))
+    return out
+
+
+def band_labels(values: pd.Series, bands: tuple[float, ...], integer: bool) -> pd.Series:
+    """Lower edges [0, 2, 12] -> '0-1', '2-11', '12+' (integers) or '0-<2', '2-<12', '12+'."""
+    labels = pd.Series("unknown", index=values.index, dtype=object)
+    labels[values < bands[0]] = f"<{bands[0]:g}"
+    for low, high in zip(bands, bands[1:], strict=False):
+        name = f"{low:g}-{high - 1:g}" if integer else f"{low:g}-<{high:g}"
+        labels[(values >= low) & (values < high)] = name
+    labels[values >= bands[-1]] = f"{bands[-1]:g}+"
+    return labels
+
+
+def subgroup_values(test: pd.DataFrame, contract: Contract) -> dict[str, pd.Series]:
+    groups: dict[str, pd.Series] = {}
+    for name, subgroup in contract.spec.subgroups.items():
+        feature = contract.features[name]
+        if isinstance(feature, NumericFeature):
+            groups[name] = band_labels(test[name], subgroup.bands, feature.type == "int")
+        else:
+            groups[name] = test[name].astype(str)
+    if SITE_ID in test.columns:
+        groups["site"] = test[SITE_ID].astype(str)
+    return groups
+
+
+def subgroup_recall(test: pd.DataFrame, y: np.ndarray, decided: np.ndarray, contract: Contract) -> dict:
+    orphan = contract.orphan_index
+    out: dict = {}
+    for name, values in subgroup_values(test, contract).items():
+        out[name] = {}
+        for value in sorted(values.unique()):
+            members = (values == value).to_numpy()
+            recalls = [float((decided[members & (y == k)] == k).mean()) for k in range(len(contract.classes))
+                       if (members & (y == k)).any()]
+            entry = {"n": int(members.sum()), "macro_recall": float(np.mean(recalls))}
+            if orphan is not None:
+                entry.update(orphan_n=int((members & (y == orphan)).sum()),
+                             orphan_recall=orphan_recall(y[members], decided[members], orphan))
+            out[name][value] = entry
+    return out
+
+
+def tuned_threshold(y_valid: np.ndarray, p_valid: np.ndarray, settings: dict, orphan: int | None) -> float | None:
+    if orphan is None:
+        return None
+    return tune_orphan_threshold(y_valid, p_valid, settings["orphan_recall_target"], settings["threshold_z"], orphan)
+
+
+def model_report(y: np.ndarray, p_valid: np.ndarray, y_valid: np.ndarray, p_test: np.ndarray, test: pd.DataFrame,
+                 settings: dict, seed: int, holdout: set[str], contract: Contract) -> tuple[dict, float | None]:
+    orphan, n_classes = contract.orphan_index, len(contract.classes)
+    threshold = tuned_threshold(y_valid, p_valid, settings, orphan)
+    summary = classification_summary(y, p_test, threshold, settings["review_threshold"], orphan)
+    decided = decide(p_test, threshold, orphan)
+    rounds = settings["bootstrap"]
+    intervals = {"macro_f1_ci": bootstrap_interval(y, p_test, lambda a, p: macro_f1(a, p.argmax(axis=1), n_classes),
+                                                   rounds, seed)}
+    report: dict = {**summary}
+    if orphan is not None:
+        intervals["orphan_recall_ci"] = bootstrap_interval(
+            y, p_test, lambda a, p: orphan_recall(a, decide(p, threshold, orphan), orphan), rounds, seed)
+        intervals["orphan_pr_auc_ci"] = bootstrap_interval(
+            y, p_test, lambda a, p: average_precision_score(a == orphan, p[:, orphan]) if (a == orphan).any()
+            else float("nan"), rounds, seed)
+        report["orphan_recall_lower"] = round(intervals["orphan_recall_ci"][0], 4)
+        unseen = test[OUTCOME_CODE].isin(holdout).to_numpy()
+        report["orphan_recall_seen_diseases"] = orphan_recall(y[~unseen], decided[~unseen], orphan)
+        report["orphan_recall_unseen_diseases"] = orphan_recall(y[unseen], decided[unseen], orphan) \
+            if unseen.any() else None
+    report.update({k: [round(v, 4) for v in interval] for k, interval in intervals.items()})
+    report["per_class"] = per_class(y, decided, p_test, contract.classes)
+    return report, threshold
+
+
+def short_summary(y: np.ndarray, p_valid: np.ndarray, y_valid: np.ndarray, p_test: np.ndarray,
+                  settings: dict, model_precision: float | None, orphan: int | None) -> dict:
+    threshold = tuned_threshold(y_valid, p_valid, settings, orphan)
+    summary = classification_summary(y, p_test, threshold, settings["review_threshold"], orphan)
+    keep = ("macro_f1", "macro_f1_decision", "balanced_accuracy", "roc_auc_ovr_macro", "orphan_recall",
+            "orphan_precision", "orphan_pr_auc", "orphan_threshold", "brier")
+    out = {k: summary[k] for k in keep if k in summary}
+    if orphan is not None:
+        out["orphan_recall_at_model_precision"] = recall_at_precision(y, p_test[:, orphan], model_precision, orphan)
+    return out
+
+
+def rounded(data):
+    if isinstance(data, dict):
+        return {k: rounded(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [rounded(v) for v in data]
+    if isinstance(data, float):
+        return round(data, 4) if np.isfinite(data) else None
+    return data
+
+
+def evaluate(settings: dict, seed: int, pipeline, baselines: dict, valid: pd.DataFrame, test: pd.DataFrame,
+             contract: Contract, holdout: set[str], generative: GenerativeModel | None
+             ) -> tuple[dict, dict, dict, np.ndarray]:
+    """Metrics, subgroup recall, test probabilities per method, and the test labels."""
+    y_valid, y = class_targets(valid, contract.classes), class_targets(test, contract.classes)
+    probabilities = method_probabilities(pipeline, baselines, valid, test, contract, generative)
+    p_valid, p_test = probabilities.pop("model")
+    report, threshold = model_report(y, p_valid, y_valid, p_test, test, settings, seed, holdout, contract)
+    orphan = contract.orphan_index
+    others = {name: short_summary(y, pv, y_valid, pt, settings, report.get("orphan_precision"), orphan)
+              for name, (pv, pt) in probabilities.items()}
+    bayes = others.pop("bayes", None)
+    metrics = {"classes": list(contract.classes), "orphan_decision": orphan is not None,
+               "contract": {"name": contract.name, "version": contract.version, "sha256": contract.sha256},
+               "model": report, "baselines": others, "test_rows": len(test)}
+    if orphan is not None:
+        metrics["test_orphan_cases"] = int((y == orphan).sum())
+        metrics["beats_baselines_on_orphan_recall"] = all(
+            report["orphan_recall"] >= b["orphan_recall_at_model_precision"] for b in others.values())
+    if bayes is not None:
+        metrics["bayes_limit"] = bayes
+        metrics["model_to_bayes_macro_f1"] = report["macro_f1"] / bayes["macro_f1"]
+    subgroups = subgroup_recall(test, y, decide(p_test, threshold, orphan), contract)
+    curves = {"model": p_test, **{k: v[1] for k, v in probabilities.items()}}
+    return rounded(metrics), rounded(subgroups), curves, y

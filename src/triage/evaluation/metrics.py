@@ -1,0 +1,140 @@
+"""Metric functions for the triage decision: threshold tuning, per-class scores, calibration, bootstrap CIs.
+
+Classes are indices into the model's class list (the contract's classes in product order); `orphan` is the index of
+the orphan class, or None when the data has none — then there is no orphan threshold and the decision is the most
+probable class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.metrics import (
+    average_precision_score,
+    balanced_accuracy_score,
+    f1_score,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+from triage_shared.decision import decide, needs_review
+
+
+def tune_orphan_threshold(y: np.ndarray, probabilities: np.ndarray, recall_target: float, z: float,
+                          orphan: int) -> float:
+    """The highest threshold on P(orphan) whose recall on these (validation) rows reaches the target.
+
+    With z > 0 the target is raised by z standard errors of the validation recall estimate, so that recall on
+    new data reaches the target with probability about Phi(z) rather than a coin flip.
+    """
+    scores = np.sort(probabilities[y == orphan, orphan])[::-1]
+    if len(scores) == 0:
+        return 0.5
+    margin = z * np.sqrt(recall_target * (1 - recall_target) / len(scores))
+    needed = int(np.ceil(min(recall_target + margin, 1.0) * len(scores)))
+    return float(scores[max(needed - 1, 0)])
+
+
+def orphan_recall(y: np.ndarray, predicted: np.ndarray, orphan: int) -> float:
+    positives = y == orphan
+    return float((predicted[positives] == orphan).mean()) if positives.any() else float("nan")
+
+
+def recall_at_precision(y: np.ndarray, scores: np.ndarray, precision_floor: float, orphan: int) -> float:
+    """Best orphan recall reachable at a precision of at least `precision_floor` (for baseline comparison)."""
+    precision, recall, _ = precision_recall_curve(y == orphan, scores)
+    feasible = precision >= precision_floor
+    return float(recall[feasible].max()) if feasible.any() else 0.0
+
+
+def expected_calibration_error(y: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> float:
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == y
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        members = index == b
+        if members.any():
+            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(error)
+
+
+def brier_score(y: np.ndarray, probabilities: np.ndarray) -> float:
+    onehot = np.eye(probabilities.shape[1])[y]
+    return float(((probabilities - onehot) ** 2).sum(axis=1).mean())
+
+
+def macro_f1(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
+    return float(f1_score(y, predicted, average="macro", labels=list(range(n_classes)), zero_division=0))
+
+
+def classification_summary(y: np.ndarray, probabilities: np.ndarray, orphan_threshold: float | None,
+                           review_threshold: float, orphan: int | None) -> dict[str, float]:
+    """Headline metrics; the orphan ones only when the data has an orphan class."""
+    n_classes = probabilities.shape[1]
+    argmax = probabilities.argmax(axis=1)
+    decided = decide(probabilities, orphan_threshold, orphan)
+    out = {
+        "macro_f1": macro_f1(y, argmax, n_classes),
+        "macro_f1_decision": macro_f1(y, decided, n_classes),
+        "balanced_accuracy": float(balanced_accuracy_score(y, argmax)),
+        "roc_auc_ovr_macro": safe_roc_auc(y, probabilities),
+        "brier": brier_score(y, probabilities),
+        "ece": expected_calibration_error(y, probabilities),
+        "specialist_review_share": float(needs_review(probabilities, review_threshold).mean()),
+    }
+    if orphan is not None:
+        out.update({
+            "orphan_threshold": orphan_threshold,
+            "orphan_recall": orphan_recall(y, decided, orphan),
+            "orphan_precision": float(precision_score(y == orphan, decided == orphan, zero_division=0)),
+            "orphan_pr_auc": float(average_precision_score(y == orphan, probabilities[:, orphan]))
+            if (y == orphan).any() else float("nan"),
+        })
+    return out
+
+
+def safe_roc_auc(y: np.ndarray, probabilities: np.ndarray) -> float:
+    """One-vs-rest macro ROC-AUC over the classes present (two classes: the usual binary AUC)."""
+    present = np.unique(y)
+    if len(present) < 2:
+        return float("nan")
+    if len(present) < probabilities.shape[1] or probabilities.shape[1] == 2:
+        scores = [roc_auc_score(y == k, probabilities[:, k]) for k in present]
+        return float(np.mean(scores))
+    return float(roc_auc_score(y, probabilities, multi_class="ovr", average="macro"))
+
+
+def per_class(y: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray,
+              classes: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    labels = list(range(len(classes)))
+    recall = recall_score(y, predicted, average=None, labels=labels, zero_division=0)
+    precision = precision_score(y, predicted, average=None, labels=labels, zero_division=0)
+    out = {}
+    for k, name in enumerate(classes):
+        positives = y == k
+        out[name] = {"recall": float(recall[k]), "precision": float(precision[k]), "support": int(positives.sum()),
+                     "pr_auc": float(average_precision_score(positives, probabilities[:, k]))
+                     if positives.any() else float("nan")}
+    return out
+
+
+def bootstrap_interval(y: np.ndarray, probabilities: np.ndarray, statistic: Callable[[np.ndarray, np.ndarray], float],
+                       rounds: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap over test rows (resampled with replacement)."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(rounds):
+        rows = rng.integers(0, len(y), len(y))
+        value = statistic(y[rows], probabilities[rows])
+        if np.isfinite(value):
+            values.append(value)
+    if not values:
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)

@@ -1,0 +1,121 @@
+"""Export the fitted scikit-learn pipeline (imputation + CatBoost, or the two-stage model) to one ONNX graph.
+
+skl2onnx has no CatBoost converter: the parser and converter below (after the skl2onnx gallery example for
+CatBoost) wrap CatBoost's own ONNX export of the tree ensemble. They use private skl2onnx helpers, so skl2onnx is
+pinned and the export is tested.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from catboost import CatBoostClassifier
+from catboost.utils import convert_to_onnx_object
+from onnx import TensorProto
+from onnx.helper import get_attribute_value
+from skl2onnx import convert_sklearn, update_registered_converter
+from skl2onnx._parse import _apply_zipmap, _get_sklearn_operator_name
+from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, guess_tensor_type
+from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+from sklearn.pipeline import Pipeline
+
+from triage.model.two_stage import TwoStageClassifier
+from triage_shared.onnx import INPUT_NAME
+from triage_shared.onnx import session as onnx_session
+
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+
+
+class ParityError(AssertionError):
+    """ONNX Runtime and the native pipeline disagree."""
+
+
+def _parse_catboost(scope, model, inputs, custom_parsers=None):
+    options = scope.get_options(model, dict(zipmap=True))
+    no_zipmap = isinstance(options["zipmap"], bool) and not options["zipmap"]
+    operator = scope.declare_local_operator(_get_sklearn_operator_name(type(model)), model)
+    operator.inputs = inputs
+    label = scope.declare_local_variable("label", Int64TensorType())
+    probabilities = scope.declare_local_variable("probabilities", guess_tensor_type(inputs[0].type))
+    operator.outputs.append(label)
+    operator.outputs.append(probabilities)
+    if no_zipmap:
+        return operator.outputs
+    return _apply_zipmap(options["zipmap"], scope, model, inputs[0].type, operator.outputs)
+
+
+def _add_catboost_node(scope, container, model: CatBoostClassifier, input_name: str, outputs: list[str]) -> None:
+    """CatBoost's own ONNX export of the tree ensemble, copied into the graph being built."""
+    exported = convert_to_onnx_object(model)
+    opsets = {entry.domain: entry.version for entry in exported.opset_import}
+    if len(exported.graph.initializer) or len(exported.graph.sparse_initializer):
+        raise NotImplementedError("CatBoost's ONNX graph has initializers; the converter expects a single node")
+    node = exported.graph.node[0]
+    container.add_node(node.op_type, [input_name], outputs, op_domain=node.domain, op_version=opsets.get(node.domain),
+                       name=scope.get_unique_operator_name("CatBoost"),
+                       **{attribute.name: get_attribute_value(attribute) for attribute in node.attribute})
+
+
+def _convert_catboost(scope, operator, container):
+    _add_catboost_node(scope, container, operator.raw_operator, operator.inputs[0].full_name,
+                       [operator.outputs[0].full_name, operator.outputs[1].full_name])
+
+
+def _convert_two_stage(scope, operator, container):
+    """P = [(1 - p_orphan) * q_common, p_orphan]; label = argmax P."""
+    model, features = operator.raw_operator, operator.inputs[0].full_name
+    probabilities = {}
+    for key, submodel in (("orphan", model.orphan_model_), ("common", model.common_model_)):
+        label = scope.get_unique_variable_name(f"{key}_label")
+        probabilities[key] = scope.get_unique_variable_name(f"{key}_probabilities")
+        _add_catboost_node(scope, container, submodel, features, [label, probabilities[key]])
+    column, one = scope.get_unique_variable_name("orphan_column"), scope.get_unique_variable_name("one")
+    container.add_initializer(column, TensorProto.INT64, [1], [1])
+    container.add_initializer(one, TensorProto.FLOAT, [1], [1.0])
+    p_orphan, rest, common = (scope.get_unique_variable_name(n) for n in ("p_orphan", "p_not_orphan", "p_common"))
+    container.add_node("Gather", [probabilities["orphan"], column], [p_orphan], axis=1,
+                       name=scope.get_unique_operator_name("Gather"))
+    container.add_node("Sub", [one, p_orphan], [rest], name=scope.get_unique_operator_name("Sub"))
+    container.add_node("Mul", [probabilities["common"], rest], [common], name=scope.get_unique_operator_name("Mul"))
+    container.add_node("Concat", [common, p_orphan], [operator.outputs[1].full_name], axis=1,
+                       name=scope.get_unique_operator_name("Concat"))
+    container.add_node("ArgMax", [operator.outputs[1].full_name], [operator.outputs[0].full_name], axis=1,
+                       keepdims=0, name=scope.get_unique_operator_name("ArgMax"))
+
+
+def register_converters() -> None:
+    options = {"nocl": [True, False], "zipmap": [True, False, "force"]}
+    update_registered_converter(CatBoostClassifier, "CatBoostCatBoostClassifier",
+                                calculate_linear_classifier_output_shapes, _convert_catboost,
+                                parser=_parse_catboost, options=options)
+    update_registered_converter(TwoStageClassifier, "TriageTwoStageClassifier",
+                                calculate_linear_classifier_output_shapes, _convert_two_stage,
+                                parser=_parse_catboost, options=options)
+
+
+def to_onnx(pipeline: Pipeline, n_features: int) -> onnx.ModelProto:
+    """One float input [N, n_features] in contract order; outputs `label` (int64) and `probabilities` (float)."""
+    register_converters()
+    model = convert_sklearn(pipeline, "triage",
+                            initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+                            options={id(pipeline.steps[-1][1]): {"zipmap": False}}, target_opset=TARGET_OPSET)
+    names = [output.name for output in model.graph.output]
+    if names != ["label", "probabilities"]:
+        raise ValueError(f"unexpected ONNX outputs {names}; expected ['label', 'probabilities']")
+    return model
+
+
+def check_parity(pipeline: Pipeline, model_bytes: bytes, x: np.ndarray, tolerance: float) -> dict:
+    """Fails on any label disagreement or a probability difference above `tolerance`."""
+    session = onnx_session(model_bytes)  # the service's session, exactly
+    labels, probabilities = session.run(["label", "probabilities"], {INPUT_NAME: x.astype(np.float32)})
+    native = pipeline.predict_proba(x)
+    native_labels = native.argmax(axis=1)
+    difference = float(np.abs(probabilities - native).max())
+    disagreements = int((labels.ravel() != native_labels).sum())
+    report = {"rows": len(x), "max_abs_probability_difference": difference, "label_disagreements": disagreements,
+              "tolerance": tolerance}
+    if disagreements or difference > tolerance:
+        raise ParityError(f"export: ONNX Runtime and the native pipeline disagree on {len(x)} held-out rows: "
+                          f"{disagreements} labels differ, max |dp| = {difference:.2e} (tolerance {tolerance})")
+    return report

@@ -1,0 +1,155 @@
+"""`triage report --base REF`: the pull-request report CML posts, built here so it runs and is tested locally.
+
+Writes `<out>/report.md` and the images it references: metrics and params diffs against the base (DVC), per-class
+recall of both sides with the orphan line highlighted, the quality gate as one pass/fail line, the data evidence
+(validation accounting and a drift summary of this branch's data against the base's), and the confusion matrix and
+PR curves of both sides. Everything it reads from the base is in git (metrics, plots, figures and the reference
+profile are `cache: false`), so pull requests from forks, which get no secrets, get the full report too.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from triage import config
+from triage.monitoring.drift import compare_profiles
+from triage.release.gate import check_gate
+from triage_shared.artifacts import PROFILE_PATH
+from triage_shared.classes import ORPHAN_CLASS
+
+FIGURES = (("confusion.png", "Matriz de confusión"), ("pr_curves.png", "Curvas precisión-recall"))
+WATERMARK = "triage: informe del modelo"
+DONE_OK = "CI/CD terminado con éxito."
+DONE_FAILED = "CI/CD terminado: la puerta de calidad NO se supera."
+
+
+class ReportError(RuntimeError):
+    pass
+
+
+def git_show(repo: Path, ref: str, path: str) -> bytes | None:
+    result = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=repo, capture_output=True)
+    return result.stdout if result.returncode == 0 else None
+
+
+def dvc_markdown(repo: Path, kind: str, base: str) -> str:
+    result = subprocess.run(["dvc", kind, "diff", "--md", base], cwd=repo, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ReportError(f"`dvc {kind} diff --md {base}` failed: {result.stderr.strip()[-500:]}")
+    table = result.stdout.strip()
+    return table if table.count("\n") > 1 else ""  # a header alone: nothing changed
+
+
+def recall_table(base: dict | None, head: dict) -> str:
+    lines = ["| clase | base | PR | cambio |", "|---|---|---|---|"]
+    for name, scores in head["model"]["per_class"].items():
+        new = scores["recall"]
+        old = (base or {}).get("model", {}).get("per_class", {}).get(name, {}).get("recall")
+        cells = [name, "—" if old is None else f"{old:.4f}", f"{new:.4f}", "" if old is None else f"{new - old:+.4f}"]
+        if name == ORPHAN_CLASS:  # the costly miss: highlighted
+            cells = [f"**{cells[0]} (huérfana)**", *(f"**{cell}**" for cell in cells[1:])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def contract_line(base: dict | None, head: dict) -> str:
+    """Which data contract each side trained under, and whether it changed (its values are in `dvc params diff`)."""
+    def shown(metrics: dict | None) -> str:
+        contract = (metrics or {}).get("contract")
+        return f"`{contract['name']}` {contract['version']} (sha256 {contract['sha256'][:12]})" if contract else "—"
+
+    changed = (base or {}).get("contract", {}).get("sha256") != head.get("contract", {}).get("sha256")
+    line = f"Contrato de datos: {shown(head)}; base: {shown(base)}" + (" — **cambiado**" if changed and base else "")
+    if not head.get("orphan_decision", True):
+        line += ". Este modelo no toma decisión de enfermedad huérfana: sus datos no tienen esa clase."
+    return line
+
+
+def validation_table(base: dict | None, head: dict) -> str:
+    keys = (("rows_in", "filas recibidas"), ("rows_clean", "filas limpias"), ("rows_quarantined", "en cuarentena"),
+            ("rows_duplicate", "duplicados"))
+    lines = ["| | base | PR |", "|---|---|---|"]
+    for key, label in keys:
+        lines.append(f"| {label} | {base.get(key, '—') if base else '—'} | {head.get(key, '—')} |")
+    for source, columns in head.get("columns_not_in_contract", {}).items():
+        lines.append(f"\nColumnas de `{source}` que el contrato no nombra (no usadas): {', '.join(columns)}")
+    return "\n".join(lines)
+
+
+def drift_section(base_profile: dict | None, head_profile: dict | None, psi_threshold: float) -> str:
+    if base_profile is None or head_profile is None:
+        return "Sin perfil de referencia en uno de los lados: no se compara la deriva de datos."
+    rows = compare_profiles(base_profile, head_profile)
+    moved = [row for row in rows if row["psi"] >= psi_threshold]
+    lines = [f"{len(moved)} de {len(rows)} variables con PSI ≥ {psi_threshold} entre los datos de la base y los de "
+             "este PR (perfil de validación de cada lado).", "",
+             "| variable | PSI | p | faltantes base → PR |", "|---|---|---|---|"]
+    lines += [f"| {row['feature']} | {row['psi']:.3f} | {row['p_value']:.2g} | {row['missing_base']:.1%} → "
+              f"{row['missing_new']:.1%} |" for row in rows[:8]]
+    return "\n".join(lines)
+
+
+def copy_figures(repo: Path, base: str, out: Path) -> list[str]:
+    """Both sides' figures into `out`; returns the markdown image lines."""
+    lines = []
+    for name, title in FIGURES:
+        head_file = repo / config.REPORTS / "figures" / name
+        base_bytes = git_show(repo, base, f"reports/figures/{name}")
+        if base_bytes is not None:
+            (out / f"base_{name}").write_bytes(base_bytes)
+            lines.append(f"![{title} (base)](./base_{name})")
+        if head_file.exists():
+            (out / name).write_bytes(head_file.read_bytes())
+            lines.append(f"![{title} (PR)](./{name})")
+    return lines
+
+
+def _json_at(repo: Path, base: str, path: str) -> dict | None:
+    data = git_show(repo, base, path)
+    return json.loads(data) if data else None
+
+
+def build_report(repo: Path, base: str, out: Path) -> tuple[str, bool]:
+    """The markdown and whether the gate passed."""
+    out.mkdir(parents=True, exist_ok=True)
+    params = config.load_params(repo / "params.yaml")
+    head_metrics = json.loads((repo / config.REPORTS / "metrics.json").read_text())
+    base_metrics = _json_at(repo, base, "reports/metrics.json")
+    gate_lines = check_gate(head_metrics, params["gate"])
+    passed = all(line.passed for line in gate_lines)
+    head_profile_file = repo / PROFILE_PATH
+    head_profile = json.loads(head_profile_file.read_text()) if head_profile_file.exists() else None
+    metrics_diff = dvc_markdown(repo, "metrics", base) or "Sin cambios en las métricas."
+    params_diff = dvc_markdown(repo, "params", base) or "Ningún parámetro cambiado."
+    verdict = "✅ **Puerta de calidad: PASA**" if passed else "❌ **Puerta de calidad: NO PASA**"
+    sections = [
+        f"## {WATERMARK}", "", f"Comparado con `{base}`.", "", contract_line(base_metrics, head_metrics), "",
+        f"{verdict}", "", "```", *[str(line) for line in gate_lines], "```", "",
+        "### Métricas (`dvc metrics diff`)", "", metrics_diff, "",
+        "### Recall por clase (la fila huérfana es el error costoso)", "", recall_table(base_metrics, head_metrics), "",
+        "### Parámetros cambiados (`dvc params diff`)", "", params_diff, "",
+        "### Datos: validación", "",
+        validation_table(_json_at(repo, base, "reports/validation.json"),
+                         json.loads((repo / config.REPORTS / "validation.json").read_text())), "",
+        "### Datos: deriva respecto a la base", "",
+        drift_section(_json_at(repo, base, PROFILE_PATH), head_profile, params["monitor"]["psi_threshold"]), "",
+        "### Gráficos (base | PR)", "", *copy_figures(repo, base, out), "",
+        DONE_OK if passed else DONE_FAILED, "",
+    ]
+    markdown = "\n".join(sections)
+    (out / "report.md").write_text(markdown, encoding="utf-8")
+    return markdown, passed
+
+
+def command(args) -> int:
+    """Exit 0 when the gate passes, 1 when it fails (the workflow fails with it), 2 when no report can be built."""
+    try:
+        _, passed = build_report(Path(args.repo).resolve(), args.base, Path(args.out))
+    except (ReportError, OSError, ValueError, KeyError) as error:
+        print(f"report: {error}", file=sys.stderr)
+        return 2
+    print(f"report written to {Path(args.out) / 'report.md'}; quality gate {'passed' if passed else 'FAILED'}")
+    return 0 if passed else 1

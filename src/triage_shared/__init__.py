@@ -1,0 +1,13 @@
+"""What training and serving must agree on, in one slim package both import (standard library, numpy, botocore;
+onnxruntime only when a session is made). The service installs it with itself and imports nothing else of the
+training stack.
+
+- `artifacts`: the model artifact's name and its files, in the repository and in the bucket;
+- `classes`: the product's triage classes, their Spanish labels and the review message;
+- `decision`: the product's decision rule (orphan threshold, then the most probable class);
+- `manifest`: reading the manifest that travels with a model (classes, thresholds, lineage);
+- `onnx`: the ONNX Runtime session both sides score with;
+- `predlog`: the prediction log (file name, the record of one prediction, its segments in the bucket);
+- `pseudonym`: the keyed hash of identifiers (HMAC-SHA256);
+- `store`: the model bucket (layout, publish order, verified pull).
+"""

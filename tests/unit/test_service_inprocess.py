@@ -1,0 +1,183 @@
+"""The service's parts in process, on a small real ONNX model: the request contract, the decision rule, the
+micro-batching inference thread, the guard middleware, and the whole app through Starlette's test client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+
+import httpx
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+from triage_service.app import create_app
+from triage_service.batcher import InferenceBatcher
+from triage_service.contract import RequestContract
+from triage_service.errors import InvalidRequest
+from triage_service.metrics import ServiceMetrics
+from triage_service.middleware import GuardMiddleware
+from triage_service.model import load_local
+from triage_service.settings import Settings
+
+from triage_shared.decision import decide, needs_review
+
+from .conftest import FEATURES, ORPHAN_THRESHOLD
+
+KEY = "unit-test-key-0123456789"
+PATIENT = {"age_years": 7, "sex": "M", "temperature_c": 36.9, "sx_seizures": 1}
+
+
+# --- the request contract ------------------------------------------------------------------------------------------
+def errors_of(records) -> list[dict]:
+    with pytest.raises(InvalidRequest) as caught:
+        RequestContract(FEATURES).matrix(records, prefix_rows=True)
+    return caught.value.errors
+
+
+def test_a_valid_record_becomes_the_model_input_row():
+    row = RequestContract(FEATURES).matrix([PATIENT, {"age_years": 40, "sex": "U"}], prefix_rows=True)
+    assert row.dtype == np.float32 and row.shape == (2, 4)
+    assert row[0].tolist() == [7.0, 1.0, pytest.approx(36.9), 1.0]
+    assert math.isnan(row[1][1]) and math.isnan(row[1][2]) and math.isnan(row[1][3])  # U and absent: missing
+
+
+@pytest.mark.parametrize(("record", "field", "rule"), [
+    ({**PATIENT, "age_years": 500}, "[0].age_years", "between 0 and 120"),
+    ({**PATIENT, "age_years": 4.5}, "[0].age_years", "a whole number"),
+    ({**PATIENT, "sex": "female"}, "[0].sex", "one of F, M, U"),
+    ({**PATIENT, "temperature_c": "38"}, "[0].temperature_c", "a number"),
+    ({**PATIENT, "nombre": "Ana"}, "[0].nombre", "unknown field"),
+    ({"sex": "F"}, "[0].age_years", "required"),
+    ("not an object", "[0]", "must be a JSON object"),
+])
+def test_each_broken_field_is_named_with_its_rule(record, field, rule):
+    errors = errors_of([record])
+    assert any(e["field"] == field and rule in e["rule"] for e in errors), errors
+
+
+def test_the_json_schema_matches_the_contract():
+    schema = RequestContract(FEATURES).json_schema()
+    assert schema["required"] == ["age_years", "sex"] and schema["additionalProperties"] is False
+    assert schema["properties"]["sex"]["enum"] == ["F", "M", "U"]
+    assert schema["properties"]["temperature_c"]["anyOf"][0]["maximum"] == 45
+
+
+# --- the decision rule ---------------------------------------------------------------------------------------------
+def test_orphan_at_its_threshold_then_the_most_probable_other_class():
+    p = np.array([[0.6, 0.25, 0.15], [0.5, 0.3, 0.2], [0.3, 0.6, 0.1]])
+    assert decide(p, ORPHAN_THRESHOLD, 2).tolist() == [0, 2, 1]
+    assert decide(p, 0.5, 2).tolist() == [0, 0, 1]
+    assert decide(p[:, :2], None, None).tolist() == [0, 0, 1]  # no orphan class: the most probable
+    assert needs_review(p, 0.7).tolist() == [True, True, True] and not needs_review(np.eye(3), 0.7).any()
+
+
+# --- the inference thread ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def model(small_model_dir):
+    return load_local(small_model_dir, "dev")
+
+
+def test_concurrent_requests_are_scored_together_and_each_gets_its_own_row(model):
+    rows = np.random.default_rng(1).uniform([0, 0, 35, 0], [90, 1, 40, 1], size=(64, 4)).round().astype(np.float32)
+    expected = model.probabilities(rows)
+
+    async def main():
+        batcher = InferenceBatcher()
+        try:
+            answers = await asyncio.gather(*(batcher.probabilities(model, rows[i:i + 1]) for i in range(len(rows))))
+        finally:
+            batcher.close()
+        return answers, batcher.calls
+
+    answers, calls = asyncio.run(main())
+    assert np.allclose(np.vstack(answers), expected, atol=1e-6)
+    assert calls < len(rows)  # micro-batched
+
+
+def test_an_inference_error_reaches_every_waiting_request(model):
+    class Broken:
+        def probabilities(self, matrix):
+            raise RuntimeError("graph failed")
+
+    async def main():
+        batcher = InferenceBatcher()
+        try:
+            return await asyncio.gather(*(batcher.probabilities(Broken(), np.zeros((1, 4), np.float32))
+                                          for _ in range(5)), return_exceptions=True)
+        finally:
+            batcher.close()
+
+    outcomes = asyncio.run(main())
+    assert all(isinstance(o, RuntimeError) for o in outcomes)
+
+
+# --- the guard middleware ------------------------------------------------------------------------------------------
+def guarded(max_inflight: int, timeout_s: float, sleep_s: float):
+    async def slow_app(scope, receive, send):
+        await asyncio.sleep(sleep_s)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    from prometheus_client import CollectorRegistry
+
+    return GuardMiddleware(slow_app, max_inflight, timeout_s, ServiceMetrics(CollectorRegistry()))
+
+
+def test_a_request_over_its_time_limit_gets_504():
+    async def main():
+        transport = httpx.ASGITransport(app=guarded(8, 0.05, 1.0))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get("/v1/stats")
+
+    response = asyncio.run(main())
+    assert response.status_code == 504 and "TRIAGE_REQUEST_TIMEOUT_S" in response.text
+
+
+def test_requests_over_the_in_flight_limit_are_shed_with_503_but_health_checks_pass():
+    async def main():
+        transport = httpx.ASGITransport(app=guarded(1, 5.0, 0.2))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await asyncio.gather(client.get("/v1/stats"), client.get("/v1/model"), client.get("/readyz"))
+
+    first, second, health = asyncio.run(main())
+    assert first.status_code == 200 and second.status_code == 503 and second.headers["retry-after"] == "1"
+    assert health.status_code == 200
+
+
+# --- the app in process --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def client(small_model_dir, tmp_path_factory):
+    settings = Settings.from_env({"TRIAGE_API_KEYS": KEY, "TRIAGE_MODEL_DIR": str(small_model_dir),
+                                  "TRIAGE_LOG_DIR": str(tmp_path_factory.mktemp("log")), "TRIAGE_MAX_BATCH": "3",
+                                  "TRIAGE_LOG_PUSH_INTERVAL_S": "0"})
+    with TestClient(create_app(settings), headers={"X-API-Key": KEY}) as test_client:
+        yield test_client
+
+
+def test_the_app_answers_with_the_manifests_classes_and_the_decision(client):
+    body = client.post("/v1/predict", json=PATIENT).json()
+    assert set(body["probabilities"]) == {"none", "acute", "orphan"}
+    assert body["orphan"]["threshold"] == ORPHAN_THRESHOLD
+    assert body["orphan"]["compatible"] == (body["probabilities"]["orphan"] >= ORPHAN_THRESHOLD)
+    assert body["specialist_review"] == (max(body["probabilities"].values()) < 0.7)
+
+
+@pytest.mark.parametrize(("call", "status"), [
+    (lambda c: c.post("/v1/predict", json=PATIENT, headers={"X-API-Key": ""}), 401),
+    (lambda c: c.post("/v1/predict", json=PATIENT, headers={"X-API-Key": "wrong-key-0123456789"}), 403),
+    (lambda c: c.post("/v1/predict", content=b"{not json"), 422),
+    (lambda c: c.post("/v1/predict/batch", json={"patients": [PATIENT] * 4}), 413),
+    (lambda c: c.post("/v1/predict/batch", json={"people": []}), 422),
+    (lambda c: c.get("/v1/stats", headers={"X-API-Key": ""}), 401),
+])
+def test_one_error_handler_answers_each_refusal_with_its_status(client, call, status):
+    response = call(client)
+    assert response.status_code == status and "detail" in response.json()
+
+
+def test_the_openapi_document_carries_the_models_request_schema(client):
+    document = client.get("/openapi.json").json()
+    assert set(document["components"]["schemas"]["Patient"]["properties"]) == {f["name"] for f in FEATURES}
+    assert {"401", "403", "413", "422", "503"} <= set(document["paths"]["/v1/predict/batch"]["post"]["responses"])
+    assert json.loads(client.get("/readyz").text)["status"] == "ready"
