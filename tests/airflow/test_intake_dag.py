@@ -14,8 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from triage.intake.bucket import IntakeBucket
 from triage.intake.decision import last_model, new_labelled_rows
-from triage.intake.tools import Tools
+from triage.intake.flow import Intake, retrain
+from triage.intake.tools import Tools, load_settings
 
 from ..conftest import run
 from .conftest import KEY, THRESHOLD, run_airflow
@@ -234,3 +236,21 @@ def test_past_threshold_retrains_and_promotes_to_dev(third_run, working_clone):
     assert model is not None and model.tag == "triage-model@v1.1.0"
     assert new_labelled_rows(tools, model) == 0  # the next decision counts from the new model
     print(f"\nthird run (retrain): {result['seconds']} s, retrain {latest['retrain']['seconds']} s")
+
+
+def test_retrain_held_while_the_clone_has_uncommitted_changes(third_run, working_clone, s3_client):
+    """A retrain whose gate failed leaves the clone dirty: the next one is held with the reason, nothing run."""
+    params = working_clone / "params.yaml"
+    before = params.read_text()
+    params.write_text(before + "\n# an inspection in progress\n")
+    try:
+        intake = Intake(IntakeBucket(s3_client, "triage"), Tools(working_clone), load_settings(working_clone),
+                        "manual__held")
+        outcome = retrain(intake, KEY)
+    finally:
+        params.write_text(before)
+    assert outcome["ran"] is False and outcome["exit_code"] is None
+    assert "held: the working clone" in outcome["verdict"] and "params.yaml" in outcome["verdict"]
+    assert get_json(s3_client, "monitoring/intake/runs/manual__held.json")["retrain"] == outcome
+    assert git(working_clone, "tag", "--list", "triage-model@v*").split() == ["triage-model@v1.0.0",
+                                                                           "triage-model@v1.1.0"]

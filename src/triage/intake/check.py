@@ -86,9 +86,10 @@ def check_extract(path: Path, shown: str, contract: Contract, key: str, max_bad_
                   "columns_not_in_contract": relabel.keys(accounting["columns_not_in_contract"]),
                   "max_bad_fraction": max_bad_fraction}
     quarantine = relabel.record_ids(quarantine)
-    labelled = int(accounting["rows_clean"])
+    refused = accounting["quarantine_share"] > max_bad_fraction
+    labelled = 0 if refused else int(accounting["rows_clean"])  # a refused extract brings no rows
     accounting["rows_labelled"] = labelled
-    if accounting["quarantine_share"] > max_bad_fraction:
+    if refused:
         top = ", ".join(f"{rule} ({count} rows)" for rule, count in list(accounting["reasons"].items())[:3])
         reason = (f"{shown}: {accounting['rows_quarantined']} of {len(result.table)} rows fail the contract "
                   f"({accounting['quarantine_share']:.1%}), above validate.max_bad_fraction={max_bad_fraction}; "

@@ -178,6 +178,16 @@ def write_run(intake: Intake, record: dict) -> None:
 def retrain(intake: Intake, key: str) -> dict:
     """`triage retrain --push <remote>` in the clone; the outcome added to the run's record."""
     record = intake.bucket.get_json(run_key(intake.run_id)) or {"run_id": intake.run_id}
+    changed = intake.tools.run(["git", "status", "--porcelain", "--untracked-files=no"]).split("\n")
+    changed = [line for line in changed if line.strip()]
+    if changed:  # `triage retrain` would refuse too: say why, and what the operator does
+        held = (f"held: the working clone {intake.clone} has uncommitted changes ({len(changed)} file(s), e.g. "
+                f"{changed[0].strip()}), as a retrain whose quality gate failed leaves it for inspection; once "
+                "inspected, restore it (git reset --hard && dvc checkout) and the next run retrains")
+        log.warning("retrain %s", held)
+        record["retrain"] = {"ran": False, "exit_code": None, "verdict": held, "finished_at": now()}
+        write_run(intake, record)
+        return record["retrain"]
     tools = Tools(intake.clone, intake.tools.bin_dir, {**intake.tools.extra_env, "TRIAGE_PSEUDONYM_KEY": key})
     outcome = run_retrain(tools, intake.settings)
     log.info("retrain: %s (exit %d, %.0f s)", outcome.verdict, outcome.exit_code, outcome.seconds)
