@@ -8,6 +8,7 @@ import sys
 import uvicorn
 
 from .app import create_app
+from .server import guarded_protocol
 from .settings import ConfigError, Settings
 
 
@@ -18,8 +19,9 @@ def main() -> int:
     except ConfigError as error:
         print(f"triage-service: configuration error: {error}", file=sys.stderr)
         return 2
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-                access_log=False, log_level="info", timeout_graceful_shutdown=10)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
+                http=guarded_protocol(settings.header_timeout_s, settings.max_connections), access_log=False,
+                log_level="info", timeout_graceful_shutdown=10, timeout_keep_alive=5)
     return 0
 
 

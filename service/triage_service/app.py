@@ -54,7 +54,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.predictor = predictor
     app.state.keys = ApiKeys(settings.api_keys)
     app.add_middleware(GuardMiddleware, max_inflight=settings.max_inflight, timeout_s=settings.request_timeout_s,
-                       metrics=predictor.metrics)
+                       metrics=predictor.metrics, max_body_bytes=settings.max_body_bytes,
+                       body_timeout_s=settings.body_timeout_s)
     errors.install(app)
     for path, handler, method in ROUTES:
         app.add_route(path, handler, methods=[method], include_in_schema=False)
@@ -63,7 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     def document() -> dict:
         model = predictor.model
         return openapi.document(TITLE, VERSION, DESCRIPTION, model.contract.json_schema() if model else None,
-                                settings.max_batch)
+                                model.classes if model else None, settings.max_batch)
 
     app.openapi = document
     return app

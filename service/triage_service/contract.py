@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidRequest
+from .errors import ErrorList, InvalidRequest
 
 NAN = float("nan")
 
@@ -40,21 +40,19 @@ class RequestContract:
         self.index = {rule.name: i for i, rule in enumerate(self.rules)}
         self.required = [rule.name for rule in self.rules if not rule.nullable]
 
-    def row(self, record: Any, errors: list[dict], prefix: str = "") -> list[float]:
-        """One record as model input (NaN = missing); problems are appended to `errors`."""
+    def row(self, record: Any, errors: ErrorList, prefix: str = "") -> list[float]:
+        """One record as model input (NaN = missing); problems are added to `errors`."""
         values = [NAN] * len(self.rules)
         if not isinstance(record, dict):
-            errors.append({"field": prefix.rstrip(".") or "body", "rule": "must be a JSON object of features",
-                           "value": _shown(record)})
+            errors.add(prefix.rstrip(".") or "body", "must be a JSON object of features", _shown(record))
             return values
         for name in self.required:
             if record.get(name) is None:
-                errors.append({"field": prefix + name, "rule": "required (not nullable)", "value": None})
+                errors.add(prefix + name, "required (not nullable)")
         for name, value in record.items():
             position = self.index.get(name)
             if position is None:
-                errors.append({"field": prefix + str(name), "rule": "unknown field: not in the model's feature "
-                               "contract", "value": _shown(value)})
+                errors.add(prefix + str(name), "unknown field: not in the model's feature contract", _shown(value))
                 continue
             if value is None:
                 continue
@@ -63,34 +61,34 @@ class RequestContract:
                 values[position] = parsed
         return values
 
-    def _value(self, rule: Rule, value: Any, prefix: str, errors: list[dict]) -> float | None:
+    def _value(self, rule: Rule, value: Any, prefix: str, errors: ErrorList) -> float | None:
         field = prefix + rule.name
         if rule.kind == "category":
             if isinstance(value, str) and value in rule.encoding:
                 encoded = rule.encoding[value]
                 return NAN if encoded is None else encoded
-            errors.append({"field": field, "rule": f"one of {', '.join(rule.encoding)}", "value": _shown(value)})
+            errors.add(field, f"one of {', '.join(rule.encoding)}", _shown(value))
+            return None
+        # JSON numbers only: true/false is not an integer, whatever Python's bool says
+        if type(value) not in (int, float) or not math.isfinite(value):
+            errors.add(field, "0 or 1 (an integer; null when not recorded)" if rule.kind == "binary" else "a number",
+                       _shown(value))
             return None
         if rule.kind == "binary":
-            if value is True or value is False or (type(value) in (int, float) and value in (0, 1)):
+            if value in (0, 1):
                 return float(value)
-            errors.append({"field": field, "rule": "0 or 1 (or true/false, or null when not recorded)",
-                           "value": _shown(value)})
-            return None
-        if type(value) not in (int, float) or not math.isfinite(value):
-            errors.append({"field": field, "rule": "a number", "value": _shown(value)})
+            errors.add(field, "0 or 1 (an integer; null when not recorded)", value)
             return None
         if rule.kind == "int" and value != int(value):
-            errors.append({"field": field, "rule": "a whole number", "value": value})
+            errors.add(field, "a whole number", value)
             return None
         if not rule.minimum <= value <= rule.maximum:
-            errors.append({"field": field, "rule": f"between {_number(rule.minimum)} and {_number(rule.maximum)}",
-                           "value": value})
+            errors.add(field, f"between {_number(rule.minimum)} and {_number(rule.maximum)}", value)
             return None
         return float(value)
 
     def matrix(self, records: list[Any], prefix_rows: bool) -> np.ndarray:
-        errors: list[dict] = []
+        errors = ErrorList()
         rows = [self.row(record, errors, f"[{i}]." if prefix_rows else "") for i, record in enumerate(records)]
         if errors:
             raise InvalidRequest(errors)

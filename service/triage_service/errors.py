@@ -1,14 +1,21 @@
-"""The service's errors and the one handler that turns them into responses.
+"""The service's errors and the one handler that turns them into responses: RFC 9457 problem details everywhere.
 
-Handlers and the predictor raise an `ApiError` (its status, detail and headers); `install` registers the single
-exception handler that answers `{"detail": ...}` with that status, so no handler formats its own error.
+Handlers, the predictor and the request contract raise an `ApiError`; `install` registers the single exception
+handler that answers `application/problem+json` — type, title, status, detail, and extension members (`errors`, each
+field with its rule and value, at most MAX_LISTED of them with `error_count` the total; `limit` where a limit was
+passed). The guard middleware answers its own refusals (overload, time limits, body size) in the same format.
 """
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+
+PROBLEM_JSON = "application/problem+json"
+MAX_LISTED = 20  # errors listed in a 422; the rest are counted (a request with 200,000 bad fields gets a small answer)
 
 
 def json_response(content, status: int = 200, headers: dict | None = None) -> Response:
@@ -16,17 +23,24 @@ def json_response(content, status: int = 200, headers: dict | None = None) -> Re
                     media_type="application/json", headers=headers)
 
 
-def problem(status: int, detail, headers: dict | None = None) -> Response:
-    return json_response({"detail": detail}, status, headers)
+def problem_body(status: int, detail: str, **extensions) -> bytes:
+    return orjson.dumps({"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
+                         "detail": detail, **extensions})
+
+
+def problem(status: int, detail: str, headers: dict | None = None, **extensions) -> Response:
+    return Response(problem_body(status, detail, **extensions), status_code=status, media_type=PROBLEM_JSON,
+                    headers=headers)
 
 
 class ApiError(Exception):
     status = 500
 
-    def __init__(self, detail, headers: dict | None = None):
-        super().__init__(detail if isinstance(detail, str) else f"{len(detail)} problem(s)")
+    def __init__(self, detail: str, headers: dict | None = None, **extensions):
+        super().__init__(detail)
         self.detail = detail
         self.headers = headers
+        self.extensions = extensions
 
 
 class Unauthorized(ApiError):
@@ -40,18 +54,16 @@ class Forbidden(ApiError):
     status = 403
 
 
+class NotFound(ApiError):
+    status = 404
+
+
 class PayloadTooLarge(ApiError):
     status = 413
 
 
-class InvalidRequest(ApiError):
-    """422: `errors` lists each field, rule and value."""
-
-    status = 422
-
-    def __init__(self, errors: list[dict]):
-        super().__init__(errors)
-        self.errors = errors
+class UnsupportedMediaType(ApiError):
+    status = 415
 
 
 class NotReady(ApiError):
@@ -61,8 +73,37 @@ class NotReady(ApiError):
         super().__init__(detail, {"Retry-After": "5"})
 
 
+class ErrorList:
+    """Problems with a request: the first MAX_LISTED kept, all of them counted."""
+
+    def __init__(self) -> None:
+        self.listed: list[dict] = []
+        self.count = 0
+
+    def add(self, field: str, rule: str, value=None) -> None:
+        self.count += 1
+        if len(self.listed) < MAX_LISTED:
+            self.listed.append({"field": field, "rule": rule, "value": value})
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+class InvalidRequest(ApiError):
+    """422: each field, rule and value (the first MAX_LISTED), and how many there were."""
+
+    status = 422
+
+    def __init__(self, errors: ErrorList | list[dict]):
+        listed = errors.listed if isinstance(errors, ErrorList) else errors
+        count = errors.count if isinstance(errors, ErrorList) else len(errors)
+        shown = "" if count <= len(listed) else f"; the first {len(listed)} are listed"
+        super().__init__(f"{count} problem(s) in the request{shown}", errors=listed, error_count=count)
+        self.errors = listed
+
+
 async def handle_api_error(request: Request, error: ApiError) -> Response:
-    return problem(error.status, error.detail, error.headers)
+    return problem(error.status, error.detail, error.headers, **error.extensions)
 
 
 def install(app) -> None:

@@ -1,21 +1,43 @@
-"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware): load shedding, a time limit per request, and the
-request count / latency metrics by endpoint and status."""
+"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware) that refuses what the service cannot handle before doing
+work, and counts what it does:
+
+1. the request body is read here first, bounded in size (TRIAGE_MAX_BODY_BYTES: a declared Content-Length over it is
+   refused before a byte is read, a streamed body as soon as it passes it: 413) and in time (TRIAGE_BODY_TIMEOUT_S:
+   408), and handed to the app from memory — so upload time never holds an inference slot;
+2. then load shedding: more than TRIAGE_MAX_INFLIGHT requests being handled get 503 with Retry-After (health checks
+   and metrics pass);
+3. then a time limit per request (TRIAGE_REQUEST_TIMEOUT_S: 504);
+and the request count and latency metrics by endpoint and status. Refusals are RFC 9457 problem details.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+from .errors import PROBLEM_JSON, problem_body
+
 KNOWN_PATHS = frozenset({"/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/v1/model", "/v1/stats",
                          "/v1/predict", "/v1/predict/batch", "/admin/reload"})
+EXEMPT_FROM_SHEDDING = frozenset({"/healthz", "/readyz", "/metrics"})
+OVERLOADED = problem_body(503, "overloaded: too many requests in flight, retry shortly")
+TOO_SLOW = problem_body(504, "request took longer than TRIAGE_REQUEST_TIMEOUT_S")
+
+
+class BodyRefused(Exception):
+    def __init__(self, status: int, body: bytes):
+        self.status, self.body = status, body
 
 
 class GuardMiddleware:
-    def __init__(self, app, max_inflight: int, timeout_s: float, metrics):
+    def __init__(self, app, max_inflight: int, timeout_s: float, metrics, max_body_bytes: int = 1 << 20,
+                 body_timeout_s: float = 15.0):
         self.app = app
         self.max_inflight = max_inflight
         self.timeout_s = timeout_s
         self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
         self.inflight = 0
         self._children: dict = {}  # cached metric children per endpoint (label lookups are not free)
 
@@ -24,12 +46,23 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         endpoint = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
-        if self.inflight >= self.max_inflight and endpoint not in ("/healthz", "/readyz", "/metrics"):
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            try:
+                receive = await self.buffered(scope, receive)
+            except BodyRefused as refused:
+                self.count(endpoint, refused.status)
+                await _send_problem(send, refused.status, refused.body, [(b"connection", b"close")])
+                return
+            if receive is None:  # the client left while sending its body
+                return
+        if self.inflight >= self.max_inflight and endpoint not in EXEMPT_FROM_SHEDDING:
             self.metrics.shed.inc()
-            self.metrics.requests.labels(endpoint, "503").inc()
-            await _send_json(send, 503, b'{"detail":"overloaded: too many requests in flight, retry shortly"}',
-                             [(b"retry-after", b"1")])
+            self.count(endpoint, 503)
+            await _send_problem(send, 503, OVERLOADED, [(b"retry-after", b"1")])
             return
+        await self.handle(scope, receive, send, endpoint)
+
+    async def handle(self, scope, receive, send, endpoint: str) -> None:
         status = {"code": 500, "started": False}
 
         async def tracking_send(message):
@@ -39,28 +72,87 @@ class GuardMiddleware:
 
         self.inflight += 1
         started = time.perf_counter()
-        children = self._children.get(endpoint)
-        if children is None:
-            children = self._children[endpoint] = ({}, self.metrics.latency.labels(endpoint))
         try:
             async with asyncio.timeout(self.timeout_s):
                 await self.app(scope, receive, tracking_send)
         except TimeoutError:
             if not status["started"]:
                 status["code"] = 504
-                await _send_json(send, 504, b'{"detail":"request took longer than TRIAGE_REQUEST_TIMEOUT_S"}', [])
+                await _send_problem(send, 504, TOO_SLOW, [])
         finally:
             self.inflight -= 1
-            counters, latency = children
-            counter = counters.get(status["code"])
-            if counter is None:
-                counter = counters[status["code"]] = self.metrics.requests.labels(endpoint, str(status["code"]))
-            counter.inc()
-            latency.observe(time.perf_counter() - started)
+            self.count(endpoint, status["code"])
+            self.latency(endpoint).observe(time.perf_counter() - started)
+
+    async def buffered(self, scope, receive):
+        """The whole body read within the limits, then a receive that hands it to the app from memory (None when
+        the client disconnected)."""
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            raise BodyRefused(413, self._too_large(declared))
+        chunks, size = [], 0
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        raise BodyRefused(413, self._too_large(size))
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            raise BodyRefused(408, problem_body(
+                408, f"the request body did not arrive within {self.body_timeout_s:g} s (TRIAGE_BODY_TIMEOUT_S)",
+                limit=self.body_timeout_s)) from None
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay():
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: a disconnect, when it comes
+
+        return replay
+
+    def _too_large(self, size: int) -> bytes:
+        return problem_body(413, f"request body of {size:,}+ bytes exceeds the limit of {self.max_body_bytes:,} "
+                            "bytes (TRIAGE_MAX_BODY_BYTES)", limit=self.max_body_bytes)
+
+    def count(self, endpoint: str, code: int) -> None:
+        counters = self._metric_children(endpoint)[0]
+        counter = counters.get(code)
+        if counter is None:
+            counter = counters[code] = self.metrics.requests.labels(endpoint, str(code))
+        counter.inc()
+
+    def latency(self, endpoint: str):
+        return self._metric_children(endpoint)[1]
+
+    def _metric_children(self, endpoint: str) -> tuple[dict, object]:
+        children = self._children.get(endpoint)
+        if children is None:
+            children = self._children[endpoint] = ({}, self.metrics.latency.labels(endpoint))
+        return children
 
 
-async def _send_json(send, status: int, body: bytes, headers: list) -> None:
+def _content_length(scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_problem(send, status: int, body: bytes, headers: list) -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode()),
                             *headers]})
     await send({"type": "http.response.body", "body": body})

@@ -119,8 +119,6 @@ class Predictor:
     def visit_refs(self, visit_ids: object, count: int, field: str) -> list[str | None]:
         """Keyed pseudonyms of the caller's visit ids (so labels that arrive later can be joined to predictions);
         the ids themselves are never logged."""
-        if visit_ids is None:
-            return [None] * count
         if not isinstance(visit_ids, list) or len(visit_ids) != count:
             raise InvalidRequest([{"field": field, "rule": f"a list of {count} visit ids, one per patient",
                                    "value": None}])

@@ -5,6 +5,8 @@ FastAPI's dependency solving and request wrapper cost more per request than the 
 from __future__ import annotations
 
 import asyncio
+import re
+import secrets
 import time
 from pathlib import Path
 
@@ -13,11 +15,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from .errors import InvalidRequest, PayloadTooLarge, json_response
+from .errors import (
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+    json_response,
+)
 from .predictor import VISIT_HEADER, Predictor
 
 STATIC = Path(__file__).parent / "static"
 ALIVE = b'{"status":"alive"}'
+# JSON strings as the tokenizer sees them, and whether a colon follows (then the string is an object key)
+JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"(\s*:)?')
 
 
 def predictor_of(request: Request) -> Predictor:
@@ -25,11 +36,46 @@ def predictor_of(request: Request) -> Predictor:
 
 
 async def json_body(request: Request):
+    """The parsed JSON body: application/json only (415), valid JSON, and no key written twice in one object (a
+    parser keeps the last silently: `{"age_years": 500, ..., "age_years": 30}` must not pass as 30)."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not (media_type.startswith("application/") and
+                                                  media_type.endswith("+json")):
+        raise UnsupportedMediaType(f"the body must be application/json, got {media_type or 'no Content-Type'}")
     body = await request.body()
     try:
-        return orjson.loads(body)
+        parsed = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise InvalidRequest([{"field": "body", "rule": "valid JSON", "value": str(error)[:120]}]) from None
+    if key_count(parsed) != sum(1 for match in JSON_STRING.finditer(body) if match.group(1)):
+        raise InvalidRequest([{"field": repeated_key(body), "rule": "each key once per object", "value": None}])
+    return parsed
+
+
+def key_count(value) -> int:
+    """Keys of every object in a parsed JSON value (fewer than in the text when a key was repeated)."""
+    if isinstance(value, dict):
+        return len(value) + sum(key_count(item) for item in value.values() if isinstance(item, dict | list))
+    if isinstance(value, list):
+        return sum(key_count(item) for item in value if isinstance(item, dict | list))
+    return 0
+
+
+def repeated_key(body: bytes) -> str:
+    """The first key written twice in one object (the slow path, taken only when the counts disagree)."""
+    import json
+
+    found: list[str] = []
+
+    def pairs(items):
+        keys = [key for key, _ in items]
+        repeated = next((key for key in keys if keys.count(key) > 1), None)
+        if repeated is not None and not found:
+            found.append(repeated)
+        return dict(items)
+
+    json.loads(body, object_pairs_hook=pairs)
+    return found[0] if found else "body"
 
 
 async def healthz(request: Request) -> Response:
@@ -51,7 +97,7 @@ async def predict(request: Request) -> Response:
     model = predictor.require_model()
     record = await json_body(request)
     visit_id = request.headers.get(VISIT_HEADER)
-    refs = predictor.visit_refs(None if visit_id is None else [visit_id], 1, VISIT_HEADER)
+    refs = None if visit_id is None else predictor.visit_refs([visit_id], 1, VISIT_HEADER)
     return json_response((await predictor.predict([record], model, started, batch=False, visit_refs=refs))[0])
 
 
@@ -67,10 +113,11 @@ async def predict_batch(request: Request) -> Response:
                                '"visit_ids": [...]) and nothing else', "value": None}])
     patients, limit = body["patients"], predictor.settings.max_batch
     if len(patients) > limit:
-        raise PayloadTooLarge(f"batch of {len(patients)} patients exceeds the limit of {limit} (TRIAGE_MAX_BATCH)")
+        raise PayloadTooLarge(f"batch of {len(patients)} patients exceeds the limit of {limit} (TRIAGE_MAX_BATCH)",
+                              limit=limit)
+    refs = predictor.visit_refs(body["visit_ids"], len(patients), "visit_ids") if "visit_ids" in body else None
     if not patients:
         return json_response({"predictions": []})
-    refs = predictor.visit_refs(body.get("visit_ids"), len(patients), "visit_ids")
     return json_response({"predictions": await predictor.predict(patients, model, started, batch=True,
                                                                  visit_refs=refs)})
 
@@ -87,7 +134,15 @@ async def reload(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(predictor_of(request).registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus metrics, for a scraper holding TRIAGE_METRICS_TOKEN: they include the counts per class."""
+    predictor = predictor_of(request)
+    token = predictor.settings.metrics_token
+    if token is None:
+        raise NotFound("metrics are off: set TRIAGE_METRICS_TOKEN and scrape with 'Authorization: Bearer <token>'")
+    supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if not secrets.compare_digest(supplied.encode(), token.encode()):
+        raise Unauthorized("the metrics need 'Authorization: Bearer <TRIAGE_METRICS_TOKEN>'")
+    return Response(generate_latest(predictor.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 async def form(request: Request) -> FileResponse:

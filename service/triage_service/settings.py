@@ -30,6 +30,11 @@ class Settings:
     log_push_interval_s: float
     stats_recent: int
     pseudonym_key: str | None = None  # HMAC key for visit ids sent with predictions (logged only as keyed hashes)
+    max_body_bytes: int = 1 << 20  # a larger request body is refused (413) before it is parsed
+    body_timeout_s: float = 15.0  # a body that has not fully arrived by then is refused (408)
+    header_timeout_s: float = 10.0  # a connection whose request headers take longer is closed (slow clients)
+    max_connections: int = 512  # open connections beyond this are refused at once (never below the fd limit)
+    metrics_token: str | None = None  # /metrics needs "Authorization: Bearer <token>"; unset: /metrics is off
 
     @property
     def log_file(self) -> Path:
@@ -65,6 +70,11 @@ class Settings:
             log_push_interval_s=_number(env, "TRIAGE_LOG_PUSH_INTERVAL_S", 60.0, float, 0, 86_400),
             stats_recent=_number(env, "TRIAGE_STATS_RECENT", 20, int, 0, 10_000),
             pseudonym_key=_pseudonym_key(env),
+            max_body_bytes=_number(env, "TRIAGE_MAX_BODY_BYTES", 1 << 20, int, 1024, 1 << 30),
+            body_timeout_s=_number(env, "TRIAGE_BODY_TIMEOUT_S", 15.0, float, 0.1, 600),
+            header_timeout_s=_number(env, "TRIAGE_HEADER_TIMEOUT_S", 10.0, float, 0.1, 600),
+            max_connections=_connection_cap(_number(env, "TRIAGE_MAX_CONNECTIONS", 512, int, 8, 1_000_000)),
+            metrics_token=_secret(env, "TRIAGE_METRICS_TOKEN"),
         )
 
 
@@ -82,7 +92,20 @@ def _number(env: dict[str, str], name: str, default, kind, low, high):
 
 
 def _pseudonym_key(env: dict[str, str]) -> str | None:
-    key = env.get("TRIAGE_PSEUDONYM_KEY") or None
-    if key is not None and len(key) < 16:
-        raise ConfigError("TRIAGE_PSEUDONYM_KEY must be at least 16 characters long")
-    return key
+    return _secret(env, "TRIAGE_PSEUDONYM_KEY")
+
+
+def _secret(env: dict[str, str], name: str) -> str | None:
+    value = env.get(name) or None
+    if value is not None and len(value) < 16:
+        raise ConfigError(f"{name} must be at least 16 characters long")
+    return value
+
+
+def _connection_cap(configured: int) -> int:
+    """Never more open connections than the process may open files: the prediction log, the model and the bucket
+    need descriptors too (64 are kept for them)."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return configured if soft == resource.RLIM_INFINITY else max(8, min(configured, soft - 64))

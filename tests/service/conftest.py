@@ -18,6 +18,7 @@ from triage.s3server import free_port
 from ..conftest import REPO
 
 API_KEY = "test-api-key-0123456789"
+METRICS_TOKEN = "test-metrics-token-0123456789"
 SERVICE_PATH = os.pathsep.join([str(REPO / "service"), str(REPO / "src")])
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists() and os.environ.get("CI") != "true",
@@ -41,20 +42,22 @@ def headless_chromium(profile_dir: Path):
 
 class Server:
     def __init__(self, env: dict[str, str], workdir: Path, python: str = sys.executable,
-                 pythonpath: str = SERVICE_PATH):
+                 pythonpath: str = SERVICE_PATH, open_files: int | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")},
-                    "TRIAGE_API_KEYS": API_KEY, "TRIAGE_PORT": str(self.port), "TRIAGE_LOG_DIR": str(workdir),
+                    "TRIAGE_API_KEYS": API_KEY, "TRIAGE_METRICS_TOKEN": METRICS_TOKEN, "TRIAGE_PORT": str(self.port),
+                    "TRIAGE_LOG_DIR": str(workdir),
                     "PYTHONPATH": pythonpath, **env}
         self.python = python
+        self.open_files = open_files  # the server's RLIMIT_NOFILE, as a small container would have it
         self.process: subprocess.Popen | None = None
 
     def start(self, wait_ready: bool = True) -> Server:
         self.output = open(self.workdir / f"server-{self.port}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen([self.python, "-m", "triage_service"], env=self.env, cwd=self.workdir,
-                                        stdout=self.output, stderr=subprocess.STDOUT)
+                                        stdout=self.output, stderr=subprocess.STDOUT, preexec_fn=self._limits)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log_text()
@@ -66,6 +69,12 @@ class Server:
                 pass
             time.sleep(0.2)
         raise AssertionError(f"server did not become ready:\n{self.log_text()}")
+
+    def _limits(self) -> None:
+        if self.open_files is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     def log_text(self) -> str:
         return (self.workdir / f"server-{self.port}.log").read_text(errors="replace")[-4000:]

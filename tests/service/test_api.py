@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from .conftest import API_KEY
+from .conftest import API_KEY, METRICS_TOKEN
 
 pytestmark = pytest.mark.slow
 
@@ -79,16 +79,17 @@ def test_bad_input_gets_422_naming_field_rule_and_value(server, payload, field, 
     with server.client() as client:
         response = client.post("/v1/predict", json={**base, **payload})
     assert response.status_code == 422
-    errors = {e["field"]: e for e in response.json()["detail"]}
+    errors = {e["field"]: e for e in response.json()["errors"]}
     assert rule in errors[field]["rule"] and errors[field]["value"] == payload[field]
 
 
 def test_malformed_bodies_never_give_500(server):
     with server.client() as client:
         for body in (b"{", b"[]", b"null", b'"text"', b"1e999", b'{"age_years": NaN}'):
-            assert client.post("/v1/predict", content=body).status_code == 422
+            assert client.post("/v1/predict", content=body,
+                               headers={"Content-Type": "application/json"}).status_code == 422
         assert client.post("/v1/predict/batch", json=[1, 2]).status_code == 422
-        errors = client.post("/v1/predict/batch", json={"patients": [{"age_years": 1}, "x"]}).json()["detail"]
+        errors = client.post("/v1/predict/batch", json={"patients": [{"age_years": 1}, "x"]}).json()["errors"]
         assert {"[0].sex", "[1]"} <= {e["field"] for e in errors}
 
 
@@ -103,6 +104,7 @@ def test_batch_limit_is_named(server, test_records):
     with server.client() as client:
         response = client.post("/v1/predict/batch", json={"patients": test_records[:51]})
         assert response.status_code == 413 and "limit of 50" in response.json()["detail"]
+        assert response.json()["limit"] == 50
         assert client.post("/v1/predict/batch", json={"patients": []}).json() == {"predictions": []}
 
 
@@ -112,7 +114,8 @@ def test_stats_and_metrics(server, test_records):
         stats = client.get("/v1/stats").json()
         assert stats["total_predictions"] >= 1 and stats["recent"][0]["request_id"]
         assert set(stats["counts_per_class"]) == {"none", "mild", "acute", "chronic", "orphan"}
-        metrics = client.get("/metrics").text
+        assert client.get("/metrics").status_code == 401  # the API key is not the scrape token
+        metrics = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
     assert 'triage_http_requests_total{endpoint="/v1/predict",status="200"}' in metrics
     assert "triage_predictions_total" in metrics and "triage_specialist_review_share" in metrics
     assert 'triage_model_info{name="triage-model"' in metrics

@@ -100,16 +100,37 @@ def test_clinician_form_in_headless_chromium(server, tmp_path):
         driver.quit()
 
 
-def test_schemathesis_finds_no_server_error(server, tmp_path):
+@pytest.fixture(scope="module")
+def keyed_server(model_dir, tmp_path_factory):
+    """A server that accepts visit ids (it has a pseudonymisation key), so the visit header reaches scoring."""
+    instance = Server({"TRIAGE_MODEL_DIR": str(model_dir), "TRIAGE_MAX_BATCH": "50",
+                       "TRIAGE_PSEUDONYM_KEY": "schemathesis-pseudonym-key"}, tmp_path_factory.mktemp("keyed")).start()
+    yield instance
+    instance.stop()
+
+
+def schemathesis(server: Server, workdir: Path, *headers: str) -> subprocess.CompletedProcess:
     binary = Path(sys.executable).parent / "schemathesis"
     if not binary.exists():
         binary = Path(shutil.which("schemathesis") or "schemathesis")
-    result = subprocess.run(
-        [str(binary), "run", server.url + "/openapi.json", "--checks", "not_a_server_error", "-H",
-         f"X-API-Key: {API_KEY}", "--max-examples", "40", "--generation-deterministic", "--workers", "2",
-         "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    assert result.returncode == 0, result.stdout[-4000:]
-    assert "Tested: 7" in result.stdout and "No issues found" in result.stdout
-    generated = int(re.search(r"(\d+) generated", result.stdout).group(1))
-    assert generated > 500  # the predict operations were fuzzed with the model's schema, not skipped
+    header_options = [option for header in (f"X-API-Key: {API_KEY}", *headers) for option in ("-H", header)]
+    workdir.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        [str(binary), "--config-file", str(Path(__file__).parent / "schemathesis.toml"), "run",
+         server.url + "/openapi.json", *header_options, "--max-examples", "40", "--generation-deterministic",
+         "--workers", "2", "--report-dir", str(workdir)],
+        capture_output=True, text=True, timeout=600, cwd=workdir)
+
+
+def test_schemathesis_finds_no_mismatch_with_every_default_check(keyed_server, tmp_path):
+    """Every default check, response conformance included (status codes, content types, headers, bodies against
+    the document), once with the visit header generated and once with it pinned so most cases reach scoring."""
+    for run, headers in (("generated", ()), ("pinned", ("X-Visit-Id: V-2026-000123",))):
+        logged_before = keyed_server.log_file.read_bytes().count(b"\n") if keyed_server.log_file.exists() else 0
+        result = schemathesis(keyed_server, tmp_path / run, *headers)
+        assert result.returncode == 0, result.stdout[-4000:]
+        assert "Tested: 7" in result.stdout and "No issues found" in result.stdout
+        generated = int(re.search(r"(\d+) generated", result.stdout).group(1))
+        scored = keyed_server.log_file.read_bytes().count(b"\n") - logged_before
+        print(f"schemathesis ({run} visit header): {generated} cases, {scored} rows scored")
+        assert generated > 500 and scored > 100  # the predict operations were fuzzed and reached the model

@@ -45,7 +45,7 @@ def test_visit_ids_are_logged_only_as_keyed_hashes(keyed_server, server, test_re
         response = client.post("/v1/predict", json=test_records[0], headers={"X-Visit-Id": "V-2026-000123"})
         assert response.status_code == 200
         mismatch = client.post("/v1/predict/batch", json={"patients": test_records[:2], "visit_ids": ["A"]})
-        assert mismatch.status_code == 422 and mismatch.json()["detail"][0]["field"] == "visit_ids"
+        assert mismatch.status_code == 422 and mismatch.json()["errors"][0]["field"] == "visit_ids"
     text = keyed_server.log_file.read_text()
     expected = hmac.new(DEVELOPMENT_KEY.encode(), b"V-2026-000123", hashlib.sha256).hexdigest()[:24]
     assert json.loads(text.splitlines()[-1])["visit_ref"] == expected
@@ -53,7 +53,7 @@ def test_visit_ids_are_logged_only_as_keyed_hashes(keyed_server, server, test_re
     with server.client() as client:  # a server without a pseudonymisation key refuses visit ids
         refused = client.post("/v1/predict", json=test_records[0], headers={"X-Visit-Id": "V1"})
     assert refused.status_code == 422
-    assert refused.json()["detail"][0]["field"] == "X-Visit-Id" and "TRIAGE_PSEUDONYM_KEY" in refused.text
+    assert refused.json()["errors"][0]["field"] == "X-Visit-Id" and "TRIAGE_PSEUDONYM_KEY" in refused.text
 
 
 def monitor(server: Server, workspace: Path, tmp_path: Path, labels: Path, window: int) -> tuple[int, dict]:

@@ -166,18 +166,69 @@ def test_the_app_answers_with_the_manifests_classes_and_the_decision(client):
 @pytest.mark.parametrize(("call", "status"), [
     (lambda c: c.post("/v1/predict", json=PATIENT, headers={"X-API-Key": ""}), 401),
     (lambda c: c.post("/v1/predict", json=PATIENT, headers={"X-API-Key": "wrong-key-0123456789"}), 403),
-    (lambda c: c.post("/v1/predict", content=b"{not json"), 422),
+    (lambda c: c.post("/v1/predict", content=b"{not json", headers={"Content-Type": "application/json"}), 422),
+    (lambda c: c.post("/v1/predict", content=b'{"age_years": 7}', headers={"Content-Type": "text/plain"}), 415),
+    (lambda c: c.post("/v1/predict", data={"age_years": "7"}), 415),
+    (lambda c: c.post("/v1/predict/batch", json={"patients": [], "visit_ids": ["0" * 65]}), 422),
     (lambda c: c.post("/v1/predict/batch", json={"patients": [PATIENT] * 4}), 413),
     (lambda c: c.post("/v1/predict/batch", json={"people": []}), 422),
     (lambda c: c.get("/v1/stats", headers={"X-API-Key": ""}), 401),
 ])
-def test_one_error_handler_answers_each_refusal_with_its_status(client, call, status):
+def test_one_error_handler_answers_each_refusal_with_its_status_as_problem_details(client, call, status):
     response = call(client)
-    assert response.status_code == status and "detail" in response.json()
+    assert response.status_code == status and response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and body["type"] == "about:blank" and body["title"] and body["detail"]
+
+
+def test_a_key_written_twice_is_refused_naming_it(client):
+    body = b'{"age_years": 500, "sex": "F", "age_years": 30}'
+    response = client.post("/v1/predict", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "age_years"
+    assert "once" in response.json()["errors"][0]["rule"]
+
+
+def test_true_is_not_an_integer(client):
+    response = client.post("/v1/predict", json={**PATIENT, "sx_seizures": True})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "sx_seizures"
+
+
+def test_many_problems_get_a_short_answer_with_their_count(client):
+    patient = {**PATIENT, **{f"unknown_{i}": 1 for i in range(5000)}}
+    response = client.post("/v1/predict", json=patient)
+    body = response.json()
+    assert response.status_code == 422 and body["error_count"] == 5000 and len(body["errors"]) == 20
+    assert len(response.content) < 5000
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_parsed(small_model_dir, tmp_path):
+    settings = Settings.from_env({"TRIAGE_API_KEYS": KEY, "TRIAGE_MODEL_DIR": str(small_model_dir),
+                                  "TRIAGE_LOG_DIR": str(tmp_path), "TRIAGE_MAX_BODY_BYTES": "2048",
+                                  "TRIAGE_LOG_PUSH_INTERVAL_S": "0"})
+    with TestClient(create_app(settings), headers={"X-API-Key": KEY}) as limited:
+        response = limited.post("/v1/predict/batch", json={"patients": [PATIENT] * 40})
+    assert response.status_code == 413 and response.json()["limit"] == 2048
+    assert "TRIAGE_MAX_BODY_BYTES" in response.json()["detail"] and response.headers["connection"] == "close"
 
 
 def test_the_openapi_document_carries_the_models_request_schema(client):
     document = client.get("/openapi.json").json()
     assert set(document["components"]["schemas"]["Patient"]["properties"]) == {f["name"] for f in FEATURES}
-    assert {"401", "403", "413", "422", "503"} <= set(document["paths"]["/v1/predict/batch"]["post"]["responses"])
+    assert {"401", "403", "408", "413", "415", "422", "503", "504"} <= set(
+        document["paths"]["/v1/predict/batch"]["post"]["responses"])
+    assert {"401", "403"} <= set(document["paths"]["/v1/stats"]["get"]["responses"])
+    assert {"401", "403", "409"} <= set(document["paths"]["/admin/reload"]["post"]["responses"])
+    assert document["components"]["schemas"]["Prediction"]["properties"]["triage_class"]["enum"] == [
+        "none", "acute", "orphan"]
+
+
+def test_metrics_are_off_without_a_token_and_need_it_with_one(client, small_model_dir, tmp_path):
+    assert client.get("/metrics").status_code == 404
+    settings = Settings.from_env({"TRIAGE_API_KEYS": KEY, "TRIAGE_MODEL_DIR": str(small_model_dir),
+                                  "TRIAGE_LOG_DIR": str(tmp_path), "TRIAGE_METRICS_TOKEN": "scrape-token-0123456789",
+                                  "TRIAGE_LOG_PUSH_INTERVAL_S": "0"})
+    with TestClient(create_app(settings)) as scraped:
+        assert scraped.get("/metrics", headers={"X-API-Key": KEY}).status_code == 401  # an API key is not enough
+        response = scraped.get("/metrics", headers={"Authorization": "Bearer scrape-token-0123456789"})
+    assert response.status_code == 200 and "triage_http_requests" in response.text
     assert json.loads(client.get("/readyz").text)["status"] == "ready"
