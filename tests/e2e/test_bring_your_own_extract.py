@@ -124,9 +124,9 @@ def test_the_served_model_answers_with_the_extracts_features(served):
         assert set(body["probabilities"]) == {"none", "chronic"} and body["orphan"] is None
         assert body["triage_class"] in ("none", "chronic") and body["model"]["contract"] == "flchain-olmsted 1.0.0"
         refused = client.post("/v1/predict", json={**patient, "sx_fever": 1})  # the default contract's feature
-        assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "sx_fever"
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "sx_fever"
         missing = client.post("/v1/predict", json={k: v for k, v in patient.items() if k != "kappa_flc"})
-        assert missing.status_code == 422 and missing.json()["detail"][0]["field"] == "kappa_flc"
+        assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "kappa_flc"
         schema = client.get("/openapi.json").json()["components"]["schemas"]["Patient"]
         assert set(schema["properties"]) == set(FEATURES) and schema["properties"]["sex"]["enum"] == ["F", "M"]
 

@@ -1,4 +1,5 @@
-"""`triage report --base REF` in a temporary git repository whose two commits differ in a parameter."""
+"""`triage report --base REF` in a temporary git repository whose commits differ in a parameter: one change that
+improves a headline metric, one that costs orphan precision (a higher recall target: more false orphan alerts)."""
 
 from __future__ import annotations
 
@@ -25,18 +26,30 @@ def two_commits(pipeline_workspace, tmp_path_factory):
     return repo
 
 
-def test_report_has_the_diffs_the_images_and_the_gate_line(two_commits):
+def section_order(markdown: str, *markers: str) -> list[int]:
+    return [markdown.index(marker) for marker in markers]
+
+
+def test_report_opens_with_what_changed_then_the_gate_then_the_details(two_commits):
     out = two_commits / "reports/cml"
     result = run(["triage", "report", "--base", "HEAD~1", "--out", str(out)], two_commits)
     markdown = (out / "report.md").read_text()
-    assert "evaluate.review_threshold" in markdown and "0.7" in markdown and "0.6" in markdown  # dvc params diff
-    assert "specialist_review_share" in markdown  # dvc metrics diff: the share moved with the threshold
+    order = section_order(markdown, "### Lo que cambia", "| derivadas a especialista |", "evaluate.review_threshold",
+                          "### Puerta de calidad", "**orphan (huérfana)**", "<summary><code>dvc metrics diff",
+                          "en cuarentena", "variables con PSI", "### Gráficos")
+    assert order == sorted(order)  # headline, changed params right under it, gate, then the details
+    share = next(line for line in markdown.splitlines() if line.startswith("| derivadas a especialista |"))
+    base_share, pr_share = (float(cell) for cell in share.split("|")[2:4])
+    assert pr_share < base_share and "⚠" not in share  # a lower review threshold sends fewer visits to review
+    assert "0.7" in markdown and "0.6" in markdown and "specialist_review_share" in markdown  # dvc diffs
     assert "✅ **Puerta de calidad: PASA**" in markdown and "PASS  model.roc_auc_ovr_macro" in markdown
-    assert "**orphan (huérfana)**" in markdown  # the orphan recall line, highlighted
-    assert "filas en cuarentena" not in markdown and "en cuarentena" in markdown  # validation accounting
-    assert "variables con PSI" in markdown  # data drift against the base
-    for image in ("base_confusion.png", "confusion.png", "base_pr_curves.png", "pr_curves.png"):
-        assert f"(./{image})" in markdown and (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "PASS  model.specialist_review_share" in markdown and "PASS  model.orphan_precision" in markdown
+    assert "filas en cuarentena" not in markdown  # validation accounting, its own label
+    assert "| base (`HEAD~1`) | PR (este cambio) |" in markdown  # side by side, headers say which is which
+    for name, title in (("confusion.png", "Matriz de confusión"), ("pr_curves.png", "Curvas precisión-recall")):
+        assert f"| ![{title}, base](./base_{name}) | ![{title}, PR](./{name}) |" in markdown
+        for image in (f"base_{name}", name):
+            assert (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert markdown.rstrip().endswith("CI/CD terminado con éxito.")
     assert "quality gate passed" in result.stdout
 
@@ -55,3 +68,23 @@ def test_a_failing_gate_fails_the_report(two_commits, tmp_path):
     assert result.returncode == 1
     assert "❌ **Puerta de calidad: NO PASA**" in markdown and "FAIL  model.macro_f1" in markdown
     assert "CI/CD terminado: la puerta de calidad NO se supera." in markdown
+
+
+def test_a_regression_against_the_base_fails_the_gate_and_is_marked(two_commits, tmp_path):
+    """Last in the module: it commits on top. A higher review threshold sends more visits to specialist review: the
+    share rises by more than gate.max_regression allows and beyond the base's interval, absolute minimums met."""
+    params = yaml.safe_load((two_commits / "params.yaml").read_text())
+    params["evaluate"]["review_threshold"] = 0.9
+    (two_commits / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["dvc", "repro"], two_commits)
+    commit_all(two_commits, "PR: review threshold 0.9")
+    result = run(["triage", "report", "--base", "HEAD~1", "--out", str(tmp_path)], two_commits, check=False)
+    markdown = (tmp_path / "report.md").read_text()
+    share = next(line for line in markdown.splitlines() if line.startswith("| derivadas a especialista |"))
+    base_share, pr_share = (float(cell) for cell in share.split("|")[2:4])
+    assert pr_share - base_share > params["gate"]["max_regression"]["specialist_review_share"] and "⚠" in share
+    assert "**Atención: empeora más allá del intervalo de la base: derivadas a especialista.**" in markdown
+    assert "FAIL  model.specialist_review_share" in markdown and "PASS  model.macro_f1" in markdown
+    assert "PASS  model.orphan_precision" in markdown  # the orphan decision does not depend on the review threshold
+    assert "❌ **Puerta de calidad: NO PASA**" in markdown and result.returncode == 1
+    assert markdown.rstrip().endswith("CI/CD terminado: la puerta de calidad NO se supera.")

@@ -17,6 +17,7 @@ from triage.contract import Contract, NumericFeature
 from triage.data.columns import OUTCOME_CODE, SITE_ID
 from triage.evaluation.metrics import (
     bootstrap_interval,
+    bootstrap_macro_auc,
     classification_summary,
     macro_f1,
     orphan_recall,
@@ -28,7 +29,7 @@ from triage.model.estimators import rule_applies, rule_scores
 from triage.model.features import class_targets, feature_matrix
 from triage.simulation.generative import GenerativeModel
 from triage.simulation.vocabulary import red_flag_columns
-from triage_shared.decision import decide
+from triage_shared.decision import decide, needs_review
 
 
 def method_probabilities(pipeline, baselines: dict, valid: pd.DataFrame, test: pd.DataFrame, contract: Contract,
@@ -98,11 +99,18 @@ def model_report(y: np.ndarray, p_valid: np.ndarray, y_valid: np.ndarray, p_test
     threshold = tuned_threshold(y_valid, p_valid, settings, orphan)
     summary = classification_summary(y, p_test, threshold, settings["review_threshold"], orphan)
     decided = decide(p_test, threshold, orphan)
-    rounds = settings["bootstrap"]
-    intervals = {"macro_f1_ci": bootstrap_interval(y, p_test, lambda a, p: macro_f1(a, p.argmax(axis=1), n_classes),
-                                                   rounds, seed)}
+    rounds, review_at = settings["bootstrap"], settings["review_threshold"]
+    intervals = {
+        "macro_f1_ci": bootstrap_interval(y, p_test, lambda a, p: macro_f1(a, p.argmax(axis=1), n_classes), rounds,
+                                          seed),
+        "roc_auc_ovr_macro_ci": bootstrap_macro_auc(y, p_test, rounds, seed),
+        "specialist_review_share_ci": bootstrap_interval(
+            y, p_test, lambda a, p: float(needs_review(p, review_at).mean()), rounds, seed),
+    }
     report: dict = {**summary}
     if orphan is not None:
+        intervals["orphan_precision_ci"] = bootstrap_interval(
+            y, p_test, lambda a, p: precision(a, decide(p, threshold, orphan), orphan), rounds, seed)
         intervals["orphan_recall_ci"] = bootstrap_interval(
             y, p_test, lambda a, p: orphan_recall(a, decide(p, threshold, orphan), orphan), rounds, seed)
         intervals["orphan_pr_auc_ci"] = bootstrap_interval(
@@ -116,6 +124,11 @@ def model_report(y: np.ndarray, p_valid: np.ndarray, y_valid: np.ndarray, p_test
     report.update({k: [round(v, 4) for v in interval] for k, interval in intervals.items()})
     report["per_class"] = per_class(y, decided, p_test, contract.classes)
     return report, threshold
+
+
+def precision(y: np.ndarray, decided: np.ndarray, orphan: int) -> float:
+    flagged = decided == orphan
+    return float((y[flagged] == orphan).mean()) if flagged.any() else float("nan")
 
 
 def short_summary(y: np.ndarray, p_valid: np.ndarray, y_valid: np.ndarray, p_test: np.ndarray,

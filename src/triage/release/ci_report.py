@@ -1,10 +1,13 @@
 """`triage report --base REF`: the pull-request report CML posts, built here so it runs and is tested locally.
 
-Writes `<out>/report.md` and the images it references: metrics and params diffs against the base (DVC), per-class
-recall of both sides with the orphan line highlighted, the quality gate as one pass/fail line, the data evidence
-(validation accounting and a drift summary of this branch's data against the base's), and the confusion matrix and
-PR curves of both sides. Everything it reads from the base is in git (metrics, plots, figures and the reference
-profile are `cache: false`), so pull requests from forks, which get no secrets, get the full report too.
+Writes `<out>/report.md` and the images it references, what changed first: the headline table (the product's few
+metrics, base against PR, a change marked when it goes the wrong way beyond the base's bootstrap interval), the
+changed parameters right under it, the quality gate (absolute minimums and, against the base, the regression
+tolerances of `gate.max_regression`), then per-class recall with the orphan line highlighted, the full metrics
+diff (folded), the data evidence (validation accounting, drift of this branch's data against the base's) and the
+confusion matrix and PR curves of both sides next to each other. Everything it reads from the base is in git
+(metrics, plots, figures and the reference profile are `cache: false`), so pull requests from forks, which get no
+secrets, get the full report too.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pathlib import Path
 
 from triage import config
 from triage.monitoring.drift import compare_profiles
-from triage.release.gate import check_gate
+from triage.release.gate import check_gate, check_regression
+from triage.release.headline import LEGEND, HeadlineRow, headline_rows, headline_table
 from triage_shared.artifacts import PROFILE_PATH
 from triage_shared.classes import ORPHAN_CLASS
 
@@ -92,18 +96,20 @@ def drift_section(base_profile: dict | None, head_profile: dict | None, psi_thre
     return "\n".join(lines)
 
 
-def copy_figures(repo: Path, base: str, out: Path) -> list[str]:
-    """Both sides' figures into `out`; returns the markdown image lines."""
+def figures_side_by_side(repo: Path, base: str, out: Path) -> list[str]:
+    """Both sides' figures copied into `out`, each figure a two-column table whose headers say which side is which."""
     lines = []
     for name, title in FIGURES:
         head_file = repo / config.REPORTS / "figures" / name
         base_bytes = git_show(repo, base, f"reports/figures/{name}")
         if base_bytes is not None:
             (out / f"base_{name}").write_bytes(base_bytes)
-            lines.append(f"![{title} (base)](./base_{name})")
         if head_file.exists():
             (out / name).write_bytes(head_file.read_bytes())
-            lines.append(f"![{title} (PR)](./{name})")
+        base_cell = f"![{title}, base](./base_{name})" if base_bytes is not None else "(sin figura en la base)"
+        head_cell = f"![{title}, PR](./{name})" if head_file.exists() else "(sin figura en este PR)"
+        lines += [f"#### {title}", "", f"| base (`{base}`) | PR (este cambio) |", "|---|---|",
+                  f"| {base_cell} | {head_cell} |", ""]
     return lines
 
 
@@ -112,31 +118,49 @@ def _json_at(repo: Path, base: str, path: str) -> dict | None:
     return json.loads(data) if data else None
 
 
+def gate_section(head_metrics: dict, base_metrics: dict | None, gate: dict) -> tuple[list[str], bool]:
+    lines = [*check_gate(head_metrics, gate), *check_regression(head_metrics, base_metrics, gate.get("max_regression",
+                                                                                                  {}))]
+    passed = all(line.passed for line in lines)
+    verdict = "✅ **Puerta de calidad: PASA**" if passed else "❌ **Puerta de calidad: NO PASA**"
+    return [verdict, "", "```", *map(str, lines), "```"], passed
+
+
+def worse_beyond_interval(rows: list[HeadlineRow]) -> list[str]:
+    marked = [row.label for row in rows if row.marked]
+    return ["", f"**Atención: empeora más allá del intervalo de la base: {', '.join(marked)}.**"] if marked else []
+
+
+def folded(summary: str, body: str) -> list[str]:
+    return ["<details>", f"<summary>{summary}</summary>", "", body, "", "</details>"]
+
+
 def build_report(repo: Path, base: str, out: Path) -> tuple[str, bool]:
     """The markdown and whether the gate passed."""
     out.mkdir(parents=True, exist_ok=True)
     params = config.load_params(repo / "params.yaml")
     head_metrics = json.loads((repo / config.REPORTS / "metrics.json").read_text())
     base_metrics = _json_at(repo, base, "reports/metrics.json")
-    gate_lines = check_gate(head_metrics, params["gate"])
-    passed = all(line.passed for line in gate_lines)
+    gate_lines, passed = gate_section(head_metrics, base_metrics, params["gate"])
+    rows = headline_rows(base_metrics, head_metrics)
     head_profile_file = repo / PROFILE_PATH
     head_profile = json.loads(head_profile_file.read_text()) if head_profile_file.exists() else None
     metrics_diff = dvc_markdown(repo, "metrics", base) or "Sin cambios en las métricas."
     params_diff = dvc_markdown(repo, "params", base) or "Ningún parámetro cambiado."
-    verdict = "✅ **Puerta de calidad: PASA**" if passed else "❌ **Puerta de calidad: NO PASA**"
     sections = [
-        f"## {WATERMARK}", "", f"Comparado con `{base}`.", "", contract_line(base_metrics, head_metrics), "",
-        f"{verdict}", "", "```", *[str(line) for line in gate_lines], "```", "",
-        "### Métricas (`dvc metrics diff`)", "", metrics_diff, "",
-        "### Recall por clase (la fila huérfana es el error costoso)", "", recall_table(base_metrics, head_metrics), "",
+        f"## {WATERMARK}", "", f"Comparado con `{base}`.", "",
+        "### Lo que cambia", "", headline_table(rows), "", LEGEND, *worse_beyond_interval(rows), "",
         "### Parámetros cambiados (`dvc params diff`)", "", params_diff, "",
+        contract_line(base_metrics, head_metrics), "",
+        "### Puerta de calidad", "", *gate_lines, "",
+        "### Recall por clase (la fila huérfana es el error costoso)", "", recall_table(base_metrics, head_metrics), "",
+        "### Todas las métricas", "", *folded("<code>dvc metrics diff</code>", metrics_diff), "",
         "### Datos: validación", "",
         validation_table(_json_at(repo, base, "reports/validation.json"),
                          json.loads((repo / config.REPORTS / "validation.json").read_text())), "",
         "### Datos: deriva respecto a la base", "",
         drift_section(_json_at(repo, base, PROFILE_PATH), head_profile, params["monitor"]["psi_threshold"]), "",
-        "### Gráficos (base | PR)", "", *copy_figures(repo, base, out), "",
+        "### Gráficos", "", *figures_side_by_side(repo, base, out),
         DONE_OK if passed else DONE_FAILED, "",
     ]
     markdown = "\n".join(sections)

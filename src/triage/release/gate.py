@@ -1,7 +1,9 @@
-"""The quality gate: headline metrics against the minimums in params (gate section).
+"""The quality gate: headline metrics against the minimums in params (gate section), and, where a base model is
+at hand (the pull-request report), against the base: a metric may not get worse than `gate.max_regression` allows.
 
-The orphan line applies only to a model that makes an orphan decision (its data has an orphan class); for another
-model the line says so plainly and does not count.
+Orphan lines apply only to a model that makes an orphan decision (its data has an orphan class); for another model
+the line says so plainly and does not count. Neither does a regression line when the base has no value to compare
+with, or was trained under another data contract (its figures are of other data).
 """
 
 from __future__ import annotations
@@ -36,6 +38,31 @@ CHECKS = (  # (metric path in reports/metrics.json, gate param, strictly greater
 )
 
 
+HIGHER_IS_BETTER = {  # metric in reports/metrics.json "model" -> whether a larger value is the better one
+    "macro_f1": True, "roc_auc_ovr_macro": True, "balanced_accuracy": True, "orphan_recall": True,
+    "orphan_recall_lower": True, "orphan_precision": True, "orphan_pr_auc": True,
+    "specialist_review_share": False, "brier": False, "ece": False,
+}
+
+
+@dataclass(frozen=True)
+class RegressionLine:
+    name: str
+    value: float | None
+    base: float | None
+    tolerance: float
+    passed: bool
+    not_compared: str = ""  # why the line does not count, when it does not
+
+    def __str__(self) -> str:
+        if self.not_compared:
+            return f"N/A   {self.name}: {self.not_compared}"
+        worse = "lower" if HIGHER_IS_BETTER[self.name.removeprefix("model.")] else "higher"
+        shown = "missing" if self.value is None else f"{self.value:.4f}"
+        return (f"{'PASS' if self.passed else 'FAIL'}  {self.name} = {shown} (base {self.base:.4f}; "
+                f"at most {self.tolerance} {worse})")
+
+
 def lookup(metrics: dict, path: str) -> float | None:
     value = metrics
     for key in path.split("."):
@@ -57,6 +84,38 @@ def check_gate(metrics: dict, minimums: dict) -> list[GateLine]:
         passed = value is not None and (value > minimum if strict else value >= minimum)
         lines.append(GateLine(path, value, minimum, passed))
     return lines
+
+
+def check_regression(metrics: dict, base: dict | None, tolerances: dict) -> list[RegressionLine]:
+    """One line per metric in `tolerances` (gate.max_regression): fails when this model is worse than the base by
+    more than the tolerance. `metrics`, `base`: reports/metrics.json of this model and of the base."""
+    unknown = sorted(set(tolerances) - set(HIGHER_IS_BETTER))
+    if unknown:
+        raise ValueError(f"gate.max_regression: {', '.join(unknown)} is not a metric the gate knows "
+                         f"(one of: {', '.join(sorted(HIGHER_IS_BETTER))})")
+    same_contract = (base or {}).get("contract", {}).get("sha256") == metrics.get("contract", {}).get("sha256")
+    lines = []
+    for name, tolerance in tolerances.items():
+        path, tolerance = f"model.{name}", float(tolerance)
+        value, reference = lookup(metrics, path), lookup(base or {}, path)
+        why_not = regression_not_compared(name, metrics, reference, same_contract)
+        if why_not:
+            lines.append(RegressionLine(path, value, reference, tolerance, True, why_not))
+            continue
+        change = (value - reference) if value is not None else float("-inf")
+        worsening = -change if HIGHER_IS_BETTER[name] else change
+        lines.append(RegressionLine(path, value, reference, tolerance, value is not None and worsening <= tolerance))
+    return lines
+
+
+def regression_not_compared(name: str, metrics: dict, base_value: float | None, same_contract: bool) -> str:
+    if "orphan" in name and not metrics.get("orphan_decision", True):
+        return "this model makes no orphan decision (its data has no orphan class)"
+    if base_value is None:
+        return "the base has no value to compare with"
+    if not same_contract:
+        return "the base was trained under another data contract: its figures are of other data"
+    return ""
 
 
 def command(args) -> int:
