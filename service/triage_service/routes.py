@@ -27,8 +27,9 @@ from .predictor import VISIT_HEADER, Predictor
 
 STATIC = Path(__file__).parent / "static"
 ALIVE = b'{"status":"alive"}'
-# JSON strings as the tokenizer sees them, and whether a colon follows (then the string is an object key)
-JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"(\s*:)?')
+# a JSON string as the tokenizer sees it (the unrolled form: ~4x faster than a per-character alternation)
+JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+JSON_WHITESPACE = b" \t\r\n"
 
 
 def predictor_of(request: Request) -> Predictor:
@@ -47,18 +48,45 @@ async def json_body(request: Request):
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise InvalidRequest([{"field": "body", "rule": "valid JSON", "value": str(error)[:120]}]) from None
-    if key_count(parsed) != sum(1 for match in JSON_STRING.finditer(body) if match.group(1)):
+    if has_repeated_key(body, parsed):
         raise InvalidRequest([{"field": repeated_key(body), "rule": "each key once per object", "value": None}])
     return parsed
 
 
+def has_repeated_key(body: bytes, parsed) -> bool:
+    """Whether the text wrote a key twice in one object (the parser kept one: fewer keys parsed than written).
+
+    Fast path, for text without a backslash: with whitespace removed from both, the text and the parsed value
+    re-serialised hold the same number of `":` exactly when no key was dropped — a `":` is a key before its colon or
+    a string opening with a colon, both sides hold the same strings unless a key (and its value) was dropped, and no
+    string can hold a quote. ~0.9 us per 15-field patient. Otherwise the tokenizing count (~4 us)."""
+    if b"\\" not in body:
+        try:
+            written = body.translate(None, JSON_WHITESPACE).count(b'":')
+            return written != orjson.dumps(parsed).translate(None, JSON_WHITESPACE).count(b'":')
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes (it reads deeper): the exact count
+            pass
+    return keys_written(body) != key_count(parsed)
+
+
+def keys_written(body: bytes) -> int:
+    """Object keys in the text of valid JSON: each string becomes one NUL byte (no raw NUL can stand outside a
+    string), whitespace outside strings goes, and a key is a string right before a colon."""
+    return JSON_STRING.sub(b"\x00", body).translate(None, JSON_WHITESPACE).count(b"\x00:")
+
+
 def key_count(value) -> int:
-    """Keys of every object in a parsed JSON value (fewer than in the text when a key was repeated)."""
-    if isinstance(value, dict):
-        return len(value) + sum(key_count(item) for item in value.values() if isinstance(item, dict | list))
-    if isinstance(value, list):
-        return sum(key_count(item) for item in value if isinstance(item, dict | list))
-    return 0
+    """Keys of every object in a parsed JSON value (fewer than in the text when a key was repeated); iterative, so
+    the deepest nesting the parser accepts cannot exhaust the stack."""
+    count, pending = 0, [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is dict:
+            count += len(item)
+            pending.extend(item.values())
+        elif type(item) is list:
+            pending.extend(item)
+    return count
 
 
 def repeated_key(body: bytes) -> str:
@@ -74,7 +102,10 @@ def repeated_key(body: bytes) -> str:
             found.append(repeated)
         return dict(items)
 
-    json.loads(body, object_pairs_hook=pairs)
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except RecursionError:  # nested deeper than the standard parser goes: the key cannot be named
+        pass
     return found[0] if found else "body"
 
 

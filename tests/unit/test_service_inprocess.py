@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import random
 
 import httpx
 import numpy as np
+import orjson
 import pytest
 from starlette.testclient import TestClient
 from triage_service.app import create_app
@@ -186,6 +188,75 @@ def test_a_key_written_twice_is_refused_naming_it(client):
     response = client.post("/v1/predict", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "age_years"
     assert "once" in response.json()["errors"][0]["rule"]
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": 1, "b": {"c": [1, {"d": null}]}}',
+    '{"a\\":": ":x", "b" :\n 1, "c\\\\": "\\"\\\\", "\\u0022e": ["f:", {"g": "\\"h\\":"}]}',
+    '[{"a": 1}, "b:", {"c": {}}, {}, []]',
+    json.dumps({"patients": [{"sex": "F", "age_years": 3}] * 3}, indent=4),
+])
+def test_keys_in_the_text_are_counted_exactly(text):
+    """The duplicate-key check compares the keys written in the text with the keys the parser kept."""
+    from triage_service.routes import key_count, keys_written
+
+    assert keys_written(text.encode()) == key_count(json.loads(text))
+
+
+def random_json_text(rng: random.Random, depth: int = 0) -> str:
+    """Valid JSON with random whitespace, strings made of the characters that could fool a count (quotes, colons,
+    backslashes, spaces), and now and then a key written twice in one object."""
+    space = lambda: rng.choice(["", "", " ", "\n  ", "\t"])  # noqa: E731
+
+    def string() -> str:
+        return json.dumps("".join(rng.choice(['a', ':', ' ', '"', '\\', 'é', '":', ' :']) for _ in range(
+            rng.randint(0, 4))), ensure_ascii=rng.random() < 0.5)
+
+    kind = rng.random() if depth < 4 else 1.0
+    if kind < 0.35:
+        keys = [string() for _ in range(rng.randint(0, 4))]
+        if keys and rng.random() < 0.3:
+            keys.insert(rng.randint(0, len(keys)), rng.choice(keys))
+        return "{" + ",".join(f"{space()}{key}{space()}:{space()}{random_json_text(rng, depth + 1)}{space()}"
+                              for key in keys) + "}"
+    if kind < 0.6:
+        return "[" + ",".join(space() + random_json_text(rng, depth + 1) + space()
+                              for _ in range(rng.randint(0, 3))) + "]"
+    return rng.choice([string(), string(), "1", "-2.5e3", "true", "null"])
+
+
+def written_twice(text: str) -> bool:
+    """The truth, from the standard parser's view of every object's pairs."""
+    objects: list[bool] = []
+    json.loads(text, object_pairs_hook=lambda items: objects.append(len({k for k, _ in items}) < len(items)))
+    return any(objects)
+
+
+def test_repeated_keys_are_found_exactly_in_random_json():
+    from triage_service.routes import has_repeated_key
+
+    rng, repeated_seen = random.Random(7), 0
+    for _ in range(4000):
+        text = random_json_text(rng)
+        body, truth = text.encode(), written_twice(text)
+        assert has_repeated_key(body, orjson.loads(body)) == truth, text
+        repeated_seen += truth
+    assert 400 < repeated_seen < 3600  # both outcomes well represented
+
+
+@pytest.mark.parametrize("depth", [1, 300, 1000])
+def test_repeated_keys_are_found_at_any_depth_the_parser_accepts(client, depth):
+    body = "[" * depth + '{"a": 1, "a": 2}' + "]" * depth
+    response = client.post("/v1/predict", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and response.json()["errors"][0]["rule"] == "each key once per object"
+
+
+def test_a_key_written_twice_deep_in_a_batch_is_refused(client):
+    patients = json.dumps({"patients": [PATIENT, PATIENT]})
+    body = patients[:-3] + ', "sex": "M"}]}'  # the second patient's sex written twice
+    assert json.loads(body)["patients"][1]["sex"] == "M"
+    response = client.post("/v1/predict/batch", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "sex"
 
 
 def test_true_is_not_an_integer(client):
