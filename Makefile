@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup run test test-fast lint repro gate bench bench-full bench-byo bench-serve serve clean s3-up s3-down monitor retrain loop-demo \
-	infra-setup infra-synth infra-test airflow-setup airflow-demo
+	infra-setup infra-synth infra-test airflow-setup airflow-demo search bench-knowledge
 
 setup: $(VENV)/.installed
 
@@ -102,3 +102,10 @@ $(AIRFLOW_VENV)/.installed: airflow/requirements.txt pyproject.toml
 
 airflow-demo: setup airflow-setup  ## local Airflow (standalone, SQLite, 127.0.0.1:8080) + SeaweedFS + a working clone; see dags/README.md
 	airflow/demo.sh up
+
+# -- model quality: hyperparameter search as DVC experiments, knowledge features --
+search: setup  ## Optuna search (CV on train + valid, every trial a DVC experiment), then the winner as <name>-best: make search TRIALS=12
+	$(BIN)/triage search $${TRIALS:+--trials $$TRIALS} --run-best
+
+bench-knowledge: setup  ## knowledge features with / without, and the knowledge-mismatch ablation (after dvc repro; ~8 min)
+	$(BIN)/python benchmarks/knowledge.py

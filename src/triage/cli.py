@@ -23,6 +23,16 @@ def add_pipeline_commands(commands) -> None:
     summary = _add(commands, "summary", "triage.evaluation.summary:command",
                    "print the headline metrics and where the outputs are")
     summary.add_argument("--metrics", default=str(config.REPORTS / "metrics.json"))
+    search = _add(commands, "search", "triage.search.study:command", "hyperparameter search (Optuna) cross-validated "
+                  "on train + valid, every trial a DVC experiment; the winner as the experiment <name>-best")
+    search.add_argument("--trials", type=int, default=None, help="default: search.trials")
+    search.add_argument("--folds", type=int, default=None, help="default: search.folds")
+    search.add_argument("--name", default="search", help="experiments <name>-000, <name>-001, ... and <name>-best")
+    search.add_argument("--timeout", type=float, default=None, help="start no trial after this many seconds")
+    search.add_argument("--no-save", action="store_true", help="do not save the trials as DVC experiments")
+    search.add_argument("--run-best", action="store_true", help="then run the pipeline with the best values "
+                        "(dvc exp run --name <name>-best -S ...)")
+    search.add_argument("--params", default=str(config.PARAMS_FILE))
 
 
 def add_contract_commands(commands) -> None:

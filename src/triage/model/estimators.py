@@ -15,6 +15,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from triage.contract import Contract
+from triage.model.knowledge import FEATURE_NAMES as KNOWLEDGE_FEATURES
+from triage.model.knowledge import KnowledgeBinding, knowledge_transformer
 
 IMPUTERS = {"median": dict(strategy="median"), "most_frequent": dict(strategy="most_frequent"),
             "zero": dict(strategy="constant", fill_value=0.0)}
@@ -34,29 +36,43 @@ def preprocessed_features(contract: Contract) -> list[str]:
     return [name for _, names in imputation_groups(contract) for name in names]
 
 
-def preprocessing(contract: Contract) -> ColumnTransformer:
+def model_input_names(pipeline: Pipeline, contract: Contract) -> list[str]:
+    """The columns the classifier sees: the imputed features, then the knowledge features when the pipeline has
+    them (see triage.model.knowledge)."""
+    preprocess = pipeline.named_steps["preprocess"]
+    extra = list(KNOWLEDGE_FEATURES) if "knowledge" in preprocess.named_transformers_ else []
+    return [*preprocessed_features(contract), *extra]
+
+
+def preprocessing(contract: Contract, knowledge: KnowledgeBinding | None = None) -> ColumnTransformer:
     """Imputation inside the exported graph, as the contract says per feature (defaults: medians for numbers, the
     most frequent category, 'absent' for binary signs). Integer column positions, so the ONNX graph has one float
     input [N, n_features] in contract order. An all-empty column is kept (imputed 0) rather than dropped, so the
-    output width never changes under the model's feet; the split stage refuses such a feature before training."""
+    output width never changes under the model's feet; the split stage refuses such a feature before training.
+    With a knowledge binding, the knowledge features of the HPO-coded signs follow the imputed columns."""
     positions = {name: i for i, name in enumerate(contract.feature_names)}
-    return ColumnTransformer([
-        (strategy, SimpleImputer(keep_empty_features=True, **IMPUTERS[strategy]), [positions[n] for n in names])
-        for strategy, names in imputation_groups(contract)
-    ], remainder="drop", verbose_feature_names_out=False)
+    steps = [(strategy, SimpleImputer(keep_empty_features=True, **IMPUTERS[strategy]), [positions[n] for n in names])
+             for strategy, names in imputation_groups(contract)]
+    if knowledge is not None:
+        steps.append(("knowledge", knowledge_transformer(knowledge), list(knowledge.positions)))
+    return ColumnTransformer(steps, remainder="drop", verbose_feature_names_out=False)
 
 
 def catboost_classifier(settings: dict[str, Any], seed: int, **overrides: Any) -> CatBoostClassifier:
+    # use_best_model off: the number of trees is a hyperparameter (triage search), the validation part is for the
+    # orphan threshold and the training curve only
     options = dict(iterations=settings["iterations"], depth=settings["depth"],
                    learning_rate=settings["learning_rate"], l2_leaf_reg=settings["l2_leaf_reg"],
                    loss_function="MultiClass", random_seed=seed, thread_count=settings["threads"],
-                   allow_writing_files=False, verbose=settings.get("progress_every", False))
+                   allow_writing_files=False, verbose=settings.get("progress_every", False), use_best_model=False)
     options.update(overrides)
     return CatBoostClassifier(**options)
 
 
-def triage_pipeline(contract: Contract, settings: dict[str, Any], seed: int) -> Pipeline:
-    return Pipeline([("preprocess", preprocessing(contract)), ("model", catboost_classifier(settings, seed))])
+def triage_pipeline(contract: Contract, settings: dict[str, Any], seed: int,
+                    knowledge: KnowledgeBinding | None = None) -> Pipeline:
+    return Pipeline([("preprocess", preprocessing(contract, knowledge)),
+                     ("model", catboost_classifier(settings, seed))])
 
 
 def logistic_baseline(contract: Contract, c: float, seed: int) -> Pipeline:

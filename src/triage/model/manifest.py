@@ -18,7 +18,7 @@ from triage_shared.onnx import INPUT_NAME
 
 HEADLINE = ("macro_f1", "roc_auc_ovr_macro", "balanced_accuracy", "orphan_recall", "orphan_recall_lower",
             "orphan_precision", "orphan_pr_auc", "brier", "ece", "specialist_review_share")
-PARAM_SECTIONS = ("split", "resample", "train", "evaluate")
+PARAM_SECTIONS = ("split", "resample", "train", "knowledge", "evaluate")
 
 
 def build_manifest(params: dict, contract: Contract, onnx_file: dict, metrics: dict, subgroups: dict,
@@ -47,6 +47,6 @@ def build_manifest(params: dict, contract: Contract, onnx_file: dict, metrics: d
         "metrics_per_class": model.get("per_class", {}),
         "subgroups": subgroups,
         "training_data": training_data,
-        "params": {key: params[key] for key in sections},
+        "params": {key: params[key] for key in sections if key in params},
         "parity": parity,
     }

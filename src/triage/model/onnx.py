@@ -19,6 +19,8 @@ from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, guess_t
 from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 from sklearn.pipeline import Pipeline
 
+from triage.model.knowledge import FEATURE_NAMES as KNOWLEDGE_FEATURES
+from triage.model.knowledge import KnowledgeFeatures
 from triage.model.two_stage import TwoStageClassifier
 from triage_shared.onnx import INPUT_NAME
 from triage_shared.onnx import session as onnx_session
@@ -83,6 +85,52 @@ def _convert_two_stage(scope, operator, container):
                        keepdims=0, name=scope.get_unique_operator_name("ArgMax"))
 
 
+def _knowledge_shape(operator) -> None:
+    operator.outputs[0].type = FloatTensorType([operator.inputs[0].get_first_dimension(), len(KNOWLEDGE_FEATURES)])
+
+
+class _Graph:
+    """Adds nodes and constants to the graph being built, with unique names."""
+
+    def __init__(self, scope, container):
+        self.scope, self.container = scope, container
+
+    def constant(self, name: str, array: np.ndarray) -> str:
+        unique = self.scope.get_unique_variable_name(name)
+        kinds = {np.dtype(np.float64): TensorProto.DOUBLE, np.dtype(np.int64): TensorProto.INT64,
+                 np.dtype(np.float32): TensorProto.FLOAT}
+        self.container.add_initializer(unique, kinds[array.dtype], list(array.shape), array.ravel().tolist())
+        return unique
+
+    def node(self, op: str, inputs: list[str], output: str | None = None, **attributes) -> str:
+        output = output or self.scope.get_unique_variable_name(op.lower())
+        self.container.add_node(op, inputs, [output], name=self.scope.get_unique_operator_name(op), **attributes)
+        return output
+
+
+def _convert_knowledge(scope, operator, container):
+    """The knowledge features of triage.model.knowledge, op for op in double precision as `transform` computes
+    them (the weights are exact multiples of 2^-20, so the sums are exact), cast to float at the end."""
+    model: KnowledgeFeatures = operator.raw_operator
+    g = _Graph(scope, container)
+    half, axis1 = g.constant("half", np.array([0.5], np.float32)), g.constant("axis1", np.array([1], np.int64))
+    present = g.node("Cast", [g.node("Greater", [operator.inputs[0].full_name, half])], to=TensorProto.DOUBLE)
+    absent = g.node("Cast", [g.node("Less", [operator.inputs[0].full_name, half])], to=TensorProto.DOUBLE)
+    scores = g.node("Add", [g.node("MatMul", [present, g.constant("present_weight", model.present_weight_)]),
+                            g.node("MatMul", [absent, g.constant("absent_weight", model.absent_weight_)])])
+    best = g.node("ReduceMax", [scores], axes=[1], keepdims=1)
+    total = g.node("ReduceSum", [g.node("Exp", [g.node("Sub", [scores, best])]), axis1], keepdims=1)
+    n_diseases = g.constant("log_diseases", np.array([np.log(model.present_weight_.shape[1])], np.float64))
+    mean = g.node("Sub", [g.node("Add", [g.node("Log", [total]), best]), n_diseases])
+    top = g.node("ArgMax", [scores], axis=1, keepdims=0)
+    matched, red = (g.node("ReduceSum", [g.node("Mul", [present, g.node("Gather", [g.constant(name, table), top],
+                                                                         axis=0)]), axis1], keepdims=1)
+                    for name, table in (("annotated", model.annotated_), ("red_annotated", model.red_annotated_)))
+    unexplained = g.node("Sub", [g.node("ReduceSum", [present, axis1], keepdims=1), matched])
+    g.node("Cast", [g.node("Concat", [best, mean, matched, red, unexplained], axis=1)], operator.outputs[0].full_name,
+           to=TensorProto.FLOAT)
+
+
 def register_converters() -> None:
     options = {"nocl": [True, False], "zipmap": [True, False, "force"]}
     update_registered_converter(CatBoostClassifier, "CatBoostCatBoostClassifier",
@@ -91,6 +139,7 @@ def register_converters() -> None:
     update_registered_converter(TwoStageClassifier, "TriageTwoStageClassifier",
                                 calculate_linear_classifier_output_shapes, _convert_two_stage,
                                 parser=_parse_catboost, options=options)
+    update_registered_converter(KnowledgeFeatures, "TriageKnowledgeFeatures", _knowledge_shape, _convert_knowledge)
 
 
 def to_onnx(pipeline: Pipeline, n_features: int) -> onnx.ModelProto:

@@ -13,26 +13,29 @@ from sklearn.pipeline import Pipeline
 from triage.contract import Contract
 from triage.model.estimators import forest_baseline, logistic_baseline, triage_pipeline
 from triage.model.features import class_targets, feature_matrix
+from triage.model.knowledge import KnowledgeBinding
 from triage.model.two_stage import two_stage_pipeline
 
 CURVE_EVERY = 10  # log one training-curve point every N boosting iterations
 NON_DETERMINISTIC_METADATA = ("train_finish_time", "model_guid")
 
 
-def fit_triage_model(train: pd.DataFrame, valid: pd.DataFrame, contract: Contract, settings: dict,
-                     seed: int) -> Pipeline:
+def fit_triage_model(train: pd.DataFrame, valid: pd.DataFrame | None, contract: Contract, settings: dict,
+                     seed: int, knowledge: KnowledgeBinding | None = None) -> Pipeline:
     """The exported pipeline, fitted on the resampled training part with its sample weights; the validation part
-    gives CatBoost's evaluation curve."""
+    (if given) gives CatBoost's evaluation curve. With a knowledge binding, the knowledge features are computed in
+    the pipeline (their background rates fitted on the training part)."""
     x, y = feature_matrix(train, contract), class_targets(train, contract.classes)
     weights = train["sample_weight"].to_numpy()
     if settings["strategy"] == "multiclass":
-        pipeline = triage_pipeline(contract, settings, seed)
+        pipeline = triage_pipeline(contract, settings, seed, knowledge)
     elif settings["strategy"] == "two_stage":
-        pipeline = two_stage_pipeline(contract, settings, seed)
+        pipeline = two_stage_pipeline(contract, settings, seed, knowledge)
     else:
         raise ValueError(f"train.strategy must be 'multiclass' or 'two_stage', got {settings['strategy']!r}")
     preprocess = pipeline.named_steps["preprocess"].fit(x)
-    eval_set = (preprocess.transform(feature_matrix(valid, contract)), class_targets(valid, contract.classes))
+    eval_set = None if valid is None else (preprocess.transform(feature_matrix(valid, contract)),
+                                           class_targets(valid, contract.classes))
     pipeline.named_steps["model"].fit(preprocess.transform(x), y, sample_weight=weights, eval_set=eval_set)
     strip_run_metadata(pipeline.named_steps["model"])
     return pipeline

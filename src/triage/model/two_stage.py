@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 
 from triage.contract import Contract
 from triage.model.estimators import catboost_classifier, preprocessing
+from triage.model.knowledge import KnowledgeBinding
 
 
 class TwoStageClassifier(ClassifierMixin, BaseEstimator):
@@ -60,9 +61,10 @@ class TwoStageClassifier(ClassifierMixin, BaseEstimator):
                 + np.asarray(self.common_model_.get_feature_importance())) / 2
 
 
-def two_stage_pipeline(contract: Contract, settings: dict[str, Any], seed: int) -> Pipeline:
+def two_stage_pipeline(contract: Contract, settings: dict[str, Any], seed: int,
+                       knowledge: KnowledgeBinding | None = None) -> Pipeline:
     if not contract.has_orphan:
         raise ValueError(f"train.strategy 'two_stage' separates the orphan class first, and the contract "
                          f"{contract.path} has none: use 'multiclass'")
-    return Pipeline([("preprocess", preprocessing(contract)),
+    return Pipeline([("preprocess", preprocessing(contract, knowledge)),
                      ("model", TwoStageClassifier(settings, seed, len(contract.classes)))])

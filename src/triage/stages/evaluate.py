@@ -11,7 +11,7 @@ from triage.contract import contract_from_params
 from triage.data.split import read_holdout
 from triage.evaluation.evaluate import evaluate
 from triage.evaluation.plots import write_figures, write_plot_tables
-from triage.model.estimators import preprocessed_features
+from triage.model.estimators import model_input_names
 from triage.tables import write_json
 
 log = config.stage_logger("evaluate")
@@ -39,7 +39,7 @@ def main() -> None:
     write_json(metrics, config.REPORTS / "metrics.json")
     write_json(subgroups, config.REPORTS / "subgroups.json")
     importance = pd.Series(pipeline.named_steps["model"].get_feature_importance(),
-                           index=preprocessed_features(contract))
+                           index=model_input_names(pipeline, contract))
     tables = write_plot_tables(y, curves, metrics["model"].get("orphan_threshold"), importance, contract,
                                config.REPORTS / "plots")
     write_figures(tables, contract, config.REPORTS / "figures")

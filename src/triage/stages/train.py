@@ -1,5 +1,8 @@
 """Stage `train`: the CatBoost triage pipeline (multiclass or two-stage) and the baselines (triage.model.training).
 
+With `knowledge.enabled`, the pipeline computes knowledge features from the reference phenotype table
+(triage.model.knowledge) for contracts whose binary features carry HPO codes.
+
 Training curves (the CatBoost loss on train and validation) are logged with dvclive to reports/train/, so
 `dvc exp show` and `dvc plots` see them.
 """
@@ -14,6 +17,7 @@ from dvclive import Live
 
 from triage import config
 from triage.contract import contract_from_params
+from triage.model.knowledge import knowledge_from_params
 from triage.model.training import CURVE_EVERY, fit_baselines, fit_triage_model, training_curves
 
 log = config.stage_logger("train")
@@ -36,16 +40,20 @@ def main() -> None:
     settings, seed = params["train"], params["base"]["seed"]
     contract = contract_from_params(params)
     train = pd.read_parquet(config.TRAIN_RESAMPLED)
+    knowledge = knowledge_from_params(params, contract)
+    log.info("knowledge features: %s", knowledge.describe() if knowledge else "off (disabled, or no HPO-coded "
+             "binary feature of the contract is in the table)")
     log.info("training CatBoost (%s, %d iterations, depth %d) on %d rows", settings["strategy"],
              settings["iterations"], settings["depth"], len(train))
     started = time.perf_counter()
-    pipeline = fit_triage_model(train, pd.read_parquet(config.VALID), contract, settings, seed)
+    pipeline = fit_triage_model(train, pd.read_parquet(config.VALID), contract, settings, seed, knowledge)
     log.info("CatBoost done in %.1f s; fitting baselines (logistic regression, random forest)",
              time.perf_counter() - started)
     baselines = fit_baselines(pd.read_parquet(config.TRAIN), contract, settings, seed)
     config.MODELS.mkdir(parents=True, exist_ok=True)
     joblib.dump({"pipeline": pipeline, "classes": list(contract.classes), "features": list(contract.feature_names),
-                 "contract_sha256": contract.sha256}, config.MODEL_BUNDLE)
+                 "contract_sha256": contract.sha256, "knowledge": knowledge.describe() if knowledge else None},
+                config.MODEL_BUNDLE)
     joblib.dump(baselines, config.BASELINES_BUNDLE, compress=3)
     with Live(str(config.REPORTS / "train"), save_dvc_exp=False, dvcyaml=None, report=None) as live:
         log_curves(pipeline.named_steps["model"], live)

@@ -1,0 +1,93 @@
+"""Cross-validation of training settings on the training and validation parts together, never the test part.
+
+Folds are grouped by patient (no patient on both sides) and stratified by class (StratifiedGroupKFold). Each fold's
+training rows are resampled as the `resample` stage would (class weights with the settings' power, or
+oversampling), the pipeline is fitted as the `train` stage fits it (knowledge features included), and the held-out
+fold is scored: macro-F1 (most probable class), and, when the data has an orphan class, orphan precision at the
+recall target (the precision-recall curve's best precision among thresholds reaching it) and orphan PR-AUC. Every
+trial is scored on the same folds, so two trials compare fold by fold (`paired_gain`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve
+from sklearn.model_selection import StratifiedGroupKFold
+
+from triage import config
+from triage.contract import Contract
+from triage.data.columns import LABEL_COLUMN, PATIENT_ID
+from triage.data.resample import resample
+from triage.model.features import class_targets, feature_matrix
+from triage.model.knowledge import KnowledgeBinding
+from triage.model.training import fit_triage_model
+
+
+@dataclass(frozen=True)
+class FoldScore:
+    macro_f1: float
+    orphan_precision_at_target: float | None
+    orphan_pr_auc: float | None
+
+
+def development_rows() -> pd.DataFrame:
+    """The training and validation parts (the split stage's outputs), never the test part."""
+    return pd.concat([pd.read_parquet(config.TRAIN), pd.read_parquet(config.VALID)], ignore_index=True)
+
+
+def fold_indices(frame: pd.DataFrame, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    groups = frame[PATIENT_ID].astype(str).to_numpy() if PATIENT_ID in frame else np.arange(len(frame))
+    return list(splitter.split(np.zeros(len(frame)), frame[LABEL_COLUMN].astype(str).to_numpy(), groups))
+
+
+def precision_at_recall(positive: np.ndarray, scores: np.ndarray, target: float) -> float:
+    """The best precision among thresholds whose recall reaches `target`."""
+    precision, recall, _ = precision_recall_curve(positive, scores)
+    return float(precision[recall >= target].max())
+
+
+def score_fold(y: np.ndarray, probabilities: np.ndarray, orphan: int | None, recall_target: float) -> FoldScore:
+    macro = float(f1_score(y, probabilities.argmax(axis=1), average="macro",
+                           labels=list(range(probabilities.shape[1])), zero_division=0))
+    if orphan is None or not (y == orphan).any():
+        return FoldScore(macro, None, None)
+    positive = y == orphan
+    return FoldScore(macro, precision_at_recall(positive, probabilities[:, orphan], recall_target),
+                     float(average_precision_score(positive, probabilities[:, orphan])))
+
+
+def cross_validate(frame: pd.DataFrame, contract: Contract, params: dict[str, Any], settings: dict[str, Any],
+                   folds: list[tuple[np.ndarray, np.ndarray]], knowledge: KnowledgeBinding | None) -> dict[str, Any]:
+    """Fold means of the scores of `settings` (the `train` params with a trial's values), and the objective:
+    orphan precision at the recall target (macro-F1 when the data has no orphan class)."""
+    seed, target = params["base"]["seed"], params["evaluate"]["orphan_recall_target"]
+    quiet = {**settings, "progress_every": False}
+    scores = []
+    for train_rows, held_rows in folds:
+        part, held = frame.iloc[train_rows], frame.iloc[held_rows]
+        resampled = resample(part, contract, params["resample"], settings["class_weight_power"], seed)
+        pipeline = fit_triage_model(resampled, None, contract, quiet, seed, knowledge)
+        probabilities = pipeline.predict_proba(feature_matrix(held, contract))
+        scores.append(score_fold(class_targets(held, contract.classes), probabilities, contract.orphan_index,
+                                 target))
+    result: dict[str, Any] = {"macro_f1": float(np.mean([s.macro_f1 for s in scores]))}
+    if contract.orphan_index is not None:
+        result["orphan_precision_at_target"] = float(np.mean([s.orphan_precision_at_target for s in scores]))
+        result["orphan_pr_auc"] = float(np.mean([s.orphan_pr_auc for s in scores]))
+    per_fold = [s.macro_f1 if s.orphan_precision_at_target is None else s.orphan_precision_at_target for s in scores]
+    result["objective"] = result.get("orphan_precision_at_target", result["macro_f1"])
+    result["objective_folds"] = [round(v, 6) for v in per_fold]
+    return result
+
+
+def paired_gain(candidate: list[float], reference: list[float]) -> tuple[float, float]:
+    """Mean gain of a candidate over a reference scored on the same folds, and its standard error."""
+    gains = np.asarray(candidate) - np.asarray(reference)
+    if len(gains) < 2:
+        return float(gains.mean()), float("nan")
+    return float(gains.mean()), float(gains.std(ddof=1) / np.sqrt(len(gains)))
