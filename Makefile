@@ -29,7 +29,7 @@ test-fast: setup  ## the in-process tests only (contract, data, model, service p
 	$(BIN)/pytest -q -m "not slow"
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks service infra
+	$(BIN)/ruff check src tests benchmarks service infra dags
 
 gate: setup  ## the quality gate on reports/metrics.json (not part of dvc repro)
 	$(BIN)/triage gate

@@ -5,6 +5,7 @@ FastAPI's dependency solving and request wrapper cost more per request than the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 import time
@@ -102,10 +103,8 @@ def repeated_key(body: bytes) -> str:
             found.append(repeated)
         return dict(items)
 
-    try:
+    with contextlib.suppress(RecursionError):  # nested deeper than the standard parser goes: the key is not named
         json.loads(body, object_pairs_hook=pairs)
-    except RecursionError:  # nested deeper than the standard parser goes: the key cannot be named
-        pass
     return found[0] if found else "body"
 
 

@@ -54,7 +54,8 @@ def add_contract_commands(commands) -> None:
 
 
 def add_store_commands(commands) -> None:
-    s3 = _add(commands, "s3", "triage.s3server:command", "the local S3-compatible server (SeaweedFS on 127.0.0.1)")
+    s3 = _add(commands, "s3", "triage.tooling.s3server:command",
+              "the local S3-compatible server (SeaweedFS on 127.0.0.1)")
     s3.add_argument("action", choices=["up", "down", "status", "env"])
     s3.add_argument("--root", default=".s3", help="data, credentials, pid and log (default .s3)")
     s3.add_argument("--port", type=int, default=8333)

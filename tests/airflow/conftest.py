@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from triage.s3server import LocalS3, free_port
+from triage.tooling.s3server import LocalS3, free_port
 
 from ..conftest import REPO, commit_all, run
 

@@ -11,7 +11,7 @@ import yaml
 from botocore.exceptions import ClientError
 
 from triage.release.registry import dvc_artifacts, gto_index
-from triage.s3server import LocalS3, free_port
+from triage.tooling.s3server import LocalS3, free_port
 from triage_shared.store import (
     MANIFEST_FILE,
     MODEL_FILE,

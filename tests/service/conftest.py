@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from triage.s3server import free_port
+from triage.tooling.s3server import free_port
 
 from ..conftest import REPO
 

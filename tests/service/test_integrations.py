@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from triage.release.registry import model_card
-from triage.s3server import LocalS3, free_port
+from triage.tooling.s3server import LocalS3, free_port
 from triage_shared.store import ModelStore, S3Location
 
 from .conftest import API_KEY, Server, headless_chromium, needs_chromium

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from triage.s3server import LocalS3, free_port
+from triage.tooling.s3server import LocalS3, free_port
 from triage.tooling.service_process import ServiceStartError, start_service, stop_service
 from triage_shared.artifacts import ARTIFACT
 from triage_shared.pseudonym import DEVELOPMENT_KEY

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from triage.s3server import free_port
+from triage.tooling.s3server import free_port
 
 
 class ServiceStartError(RuntimeError):
