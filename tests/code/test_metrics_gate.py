@@ -7,6 +7,7 @@ from triage.evaluation.metrics import (
     decide,
     expected_calibration_error,
     orphan_recall,
+    precision_at_recall,
     recall_at_precision,
     tune_orphan_threshold,
 )
@@ -67,6 +68,15 @@ def test_fast_macro_auc_bootstrap_equals_the_plain_one_on_the_same_resamples():
 
     plain = bootstrap_interval(y, p, per_class_mean, rounds=60, seed=2)
     assert np.allclose(fast, plain, atol=1e-12) and fast[0] < per_class_mean(y, p) < fast[1]
+
+
+def test_precision_at_recall_is_the_best_point_reaching_the_recall():
+    y = np.array([ORPHAN, ORPHAN, ORPHAN, ORPHAN, 0, 0, 0, 0])
+    scores = np.array([0.9, 0.8, 0.4, 0.2, 0.85, 0.5, 0.3, 0.1])
+    assert precision_at_recall(y, scores, 0.5, ORPHAN) == 2 / 3  # 0.9, 0.85, 0.8: two of three
+    assert precision_at_recall(y, scores, 0.75, ORPHAN) == 3 / 5  # down to 0.4
+    assert precision_at_recall(y, scores, 1.0, ORPHAN) == 4 / 7  # down to 0.2
+    assert np.isnan(precision_at_recall(np.zeros(3, dtype=int), np.ones(3), 0.5, ORPHAN))
 
 
 def test_recall_at_precision_is_monotone():

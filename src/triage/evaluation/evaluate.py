@@ -22,6 +22,7 @@ from triage.evaluation.metrics import (
     macro_f1,
     orphan_recall,
     per_class,
+    precision_at_recall,
     recall_at_precision,
     tune_orphan_threshold,
 )
@@ -113,6 +114,10 @@ def model_report(y: np.ndarray, p_valid: np.ndarray, y_valid: np.ndarray, p_test
             y, p_test, lambda a, p: precision(a, decide(p, threshold, orphan), orphan), rounds, seed)
         intervals["orphan_recall_ci"] = bootstrap_interval(
             y, p_test, lambda a, p: orphan_recall(a, decide(p, threshold, orphan), orphan), rounds, seed)
+        target = settings["orphan_recall_target"]
+        report["orphan_precision_at_recall_target"] = precision_at_recall(y, p_test[:, orphan], target, orphan)
+        intervals["orphan_precision_at_recall_target_ci"] = bootstrap_interval(
+            y, p_test, lambda a, p: precision_at_recall(a, p[:, orphan], target, orphan), rounds, seed)
         intervals["orphan_pr_auc_ci"] = bootstrap_interval(
             y, p_test, lambda a, p: average_precision_score(a == orphan, p[:, orphan]) if (a == orphan).any()
             else float("nan"), rounds, seed)
@@ -140,6 +145,8 @@ def short_summary(y: np.ndarray, p_valid: np.ndarray, y_valid: np.ndarray, p_tes
     out = {k: summary[k] for k in keep if k in summary}
     if orphan is not None:
         out["orphan_recall_at_model_precision"] = recall_at_precision(y, p_test[:, orphan], model_precision, orphan)
+        out["orphan_precision_at_recall_target"] = precision_at_recall(y, p_test[:, orphan],
+                                                                       settings["orphan_recall_target"], orphan)
     return out
 
 

@@ -50,6 +50,15 @@ def recall_at_precision(y: np.ndarray, scores: np.ndarray, precision_floor: floa
     return float(recall[feasible].max()) if feasible.any() else 0.0
 
 
+def precision_at_recall(y: np.ndarray, scores: np.ndarray, recall_floor: float, orphan: int) -> float:
+    """Best orphan precision along the precision-recall curve at a recall of at least `recall_floor`: the operating
+    point's quality apart from where the validation-tuned threshold happens to land on test."""
+    if not (y == orphan).any():
+        return float("nan")
+    precision, recall, _ = precision_recall_curve(y == orphan, scores)
+    return float(precision[recall >= recall_floor].max())
+
+
 def expected_calibration_error(y: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> float:
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == y

@@ -41,6 +41,7 @@ CHECKS = (  # (metric path in reports/metrics.json, gate param, strictly greater
 HIGHER_IS_BETTER = {  # metric in reports/metrics.json "model" -> whether a larger value is the better one
     "macro_f1": True, "roc_auc_ovr_macro": True, "balanced_accuracy": True, "orphan_recall": True,
     "orphan_recall_lower": True, "orphan_precision": True, "orphan_pr_auc": True,
+    "orphan_precision_at_recall_target": True,
     "specialist_review_share": False, "brier": False, "ece": False,
 }
 

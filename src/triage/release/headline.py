@@ -28,6 +28,8 @@ HEADLINE = (
     HeadlineMetric("orphan_recall", "recall huérfana", "orphan_recall", orphan=True),
     HeadlineMetric("orphan_recall_lower", "recall huérfana, cota inferior 95 %", "orphan_recall", orphan=True),
     HeadlineMetric("orphan_precision", "precisión huérfana", "orphan_precision", orphan=True),
+    HeadlineMetric("orphan_precision_at_recall_target", "precisión huérfana con el recall objetivo (curva PR)",
+                   "orphan_precision_at_recall_target", orphan=True),
     HeadlineMetric("specialist_review_share", "derivadas a especialista", "specialist_review_share"),
     HeadlineMetric("roc_auc_ovr_macro", "ROC-AUC (macro, uno contra resto)", "roc_auc_ovr_macro"),
 )
