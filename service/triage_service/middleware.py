@@ -39,6 +39,9 @@ class GuardMiddleware:
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
         self.inflight = 0
+        self._body_too_slow = problem_body(
+            408, f"the request body did not arrive within {body_timeout_s:g} s (TRIAGE_BODY_TIMEOUT_S)",
+            limit=body_timeout_s)
         self._children: dict = {}  # cached metric children per endpoint (label lookups are not free)
 
     async def __call__(self, scope, receive, send):
@@ -46,69 +49,65 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         endpoint = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
-        if scope["method"] in ("POST", "PUT", "PATCH"):
-            try:
-                receive = await self.buffered(scope, receive)
-            except BodyRefused as refused:
-                self.count(endpoint, refused.status)
-                await _send_problem(send, refused.status, refused.body, [(b"connection", b"close")])
-                return
-            if receive is None:  # the client left while sending its body
-                return
-        if self.inflight >= self.max_inflight and endpoint not in EXEMPT_FROM_SHEDDING:
-            self.metrics.shed.inc()
-            self.count(endpoint, 503)
-            await _send_problem(send, 503, OVERLOADED, [(b"retry-after", b"1")])
-            return
-        await self.handle(scope, receive, send, endpoint)
-
-    async def handle(self, scope, receive, send, endpoint: str) -> None:
-        status = {"code": 500, "started": False}
+        with_body = scope["method"] in ("POST", "PUT", "PATCH")
+        status = {"code": 500, "started": False, "phase": "body" if with_body else "queue"}
 
         async def tracking_send(message):
             if message["type"] == "http.response.start":
                 status["code"], status["started"] = message["status"], True
             await send(message)
 
-        self.inflight += 1
         started = time.perf_counter()
-        try:
-            async with asyncio.timeout(self.timeout_s):
+        try:  # one deadline: the body's while it is read, then the request's (rescheduled, not a second timer)
+            async with asyncio.timeout(self.body_timeout_s if with_body else self.timeout_s) as deadline:
+                if with_body:
+                    receive = await self.buffered(scope, receive)
+                    if receive is None:  # the client left while sending its body
+                        return
+                    deadline.reschedule(asyncio.get_running_loop().time() + self.timeout_s)
+                if self.inflight >= self.max_inflight and endpoint not in EXEMPT_FROM_SHEDDING:
+                    self.metrics.shed.inc()
+                    self.count(endpoint, 503)
+                    await _send_problem(send, 503, OVERLOADED, [(b"retry-after", b"1")])
+                    return
+                status["phase"] = "app"
+                self.inflight += 1
                 await self.app(scope, receive, tracking_send)
+        except BodyRefused as refused:
+            self.count(endpoint, refused.status)
+            await _send_problem(send, refused.status, refused.body, [(b"connection", b"close")])
         except TimeoutError:
-            if not status["started"]:
+            if status["phase"] == "body":
+                self.count(endpoint, 408)
+                await _send_problem(send, 408, self._body_too_slow, [(b"connection", b"close")])
+            elif not status["started"]:
                 status["code"] = 504
                 await _send_problem(send, 504, TOO_SLOW, [])
         finally:
-            self.inflight -= 1
-            self.count(endpoint, status["code"])
-            self.latency(endpoint).observe(time.perf_counter() - started)
+            if status["phase"] == "app":
+                self.inflight -= 1
+                self.count(endpoint, status["code"])
+                self.latency(endpoint).observe(time.perf_counter() - started)
 
     async def buffered(self, scope, receive):
-        """The whole body read within the limits, then a receive that hands it to the app from memory (None when
-        the client disconnected)."""
+        """The whole body read within the size limit (the caller's deadline bounds the time), then a receive that
+        hands it to the app from memory (None when the client disconnected)."""
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
             raise BodyRefused(413, self._too_large(declared))
         chunks, size = [], 0
-        try:
-            async with asyncio.timeout(self.body_timeout_s):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return None
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > self.max_body_bytes:
-                        raise BodyRefused(413, self._too_large(size))
-                    chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        break
-        except TimeoutError:
-            raise BodyRefused(408, problem_body(
-                408, f"the request body did not arrive within {self.body_timeout_s:g} s (TRIAGE_BODY_TIMEOUT_S)",
-                limit=self.body_timeout_s)) from None
-        body = b"".join(chunks)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise BodyRefused(413, self._too_large(size))
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         delivered = False
 
         async def replay():
