@@ -1,8 +1,8 @@
 """The HTTP server side of slow-client protection, below the ASGI app.
 
 uvicorn's httptools protocol with two additions:
-- a deadline for a request's headers (TRIAGE_HEADER_TIMEOUT_S): a client that trickles its headers, or connects and
-  sends nothing, gets 408 and is disconnected;
+- a deadline for a request's headers (TRIAGE_HEADER_TIMEOUT_S, enforced by one sweep every quarter of it, so within
+  1.25x): a client that trickles its headers, or connects and sends nothing, gets 408 and is disconnected;
 - a cap on open connections (TRIAGE_MAX_CONNECTIONS, kept below the open-file limit so slow clients cannot exhaust
   the descriptors the service itself needs). At the cap, a new connection evicts the oldest one still waiting for its
   headers — a slow client, since a normal request sends its headers in one packet — and only when every connection
@@ -22,11 +22,23 @@ TOO_MANY_CONNECTIONS = (b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\n
 
 
 def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[HttpToolsProtocol]:
-    awaiting_headers: dict = {}  # connections still waiting for their request's headers, oldest first
+    # connections still waiting for their request's headers -> deadline, oldest first (a re-armed connection moves to
+    # the end). One sweep timer for all of them, not a timer per request: arming is a dict insert on the hot path.
+    awaiting_headers: dict = {}
+    sweep_every = max(header_timeout_s / 4, 0.05)
+    sweeper: list = [None]  # the pending sweep's TimerHandle, or None when nothing waits
+
+    def sweep(loop) -> None:
+        sweeper[0] = None
+        now = loop.time()
+        for connection, deadline in list(awaiting_headers.items()):
+            if deadline > now:
+                break  # the rest armed later
+            connection.headers_too_slow()
+        if awaiting_headers:
+            sweeper[0] = loop.call_later(sweep_every, sweep, loop)
 
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
-        header_timer = None
-
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             if len(self.connections) > max_connections and not self.evict_a_slow_client():
@@ -44,30 +56,25 @@ def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[Http
 
         def on_message_begin(self) -> None:  # the next request on a kept-alive connection: its own deadline
             super().on_message_begin()
-            if self.header_timer is None:
+            if self not in awaiting_headers:
                 self.arm()
 
         def on_headers_complete(self) -> None:
-            self.disarm()
+            awaiting_headers.pop(self, None)
             super().on_headers_complete()
 
         def connection_lost(self, exc) -> None:
-            self.disarm()
+            awaiting_headers.pop(self, None)
             super().connection_lost(exc)
 
         def arm(self) -> None:
-            self.disarm()
-            self.header_timer = self.loop.call_later(header_timeout_s, self.headers_too_slow)
-            awaiting_headers[self] = None
-
-        def disarm(self) -> None:
             awaiting_headers.pop(self, None)
-            if self.header_timer is not None:
-                self.header_timer.cancel()
-                self.header_timer = None
+            awaiting_headers[self] = self.loop.time() + header_timeout_s
+            if sweeper[0] is None:
+                sweeper[0] = self.loop.call_later(sweep_every, sweep, self.loop)
 
         def headers_too_slow(self) -> None:
-            self.disarm()
+            awaiting_headers.pop(self, None)
             if not self.transport.is_closing():
                 self.transport.write(HEADERS_TOO_SLOW)
                 self.transport.close()
