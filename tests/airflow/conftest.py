@@ -83,6 +83,10 @@ def working_clone(pipeline_workspace, tmp_path_factory, s3) -> Path:
     shutil.copytree(pipeline_workspace, clone, symlinks=True)
     params = yaml.safe_load((clone / "params.yaml").read_text())
     params["intake"]["retrain_min_new_rows"] = THRESHOLD
+    # These tests are about the orchestration, not the model: the small cohort has ~35 orphan test cases, so the
+    # bootstrap lower bound of orphan recall (0.91 here) moves by several points with 700 rows added, and the
+    # product's 0.90 would fail or pass the retrain by chance. The failing gate has its own test (tests/e2e).
+    params["gate"]["min_orphan_recall_lower"] = 0.75
     (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for key, value in (("endpointurl", s3.endpoint), ("access_key_id", s3.credentials.access_key),
                        ("secret_access_key", s3.credentials.secret_key)):

@@ -1,6 +1,12 @@
 """Knowledge features: the reference phenotype table bound through the contract's HPO codes, computed inside the
 ONNX graph bit for bit as in the native pipeline, switched off without HPO codes, and degraded for the ablation."""
 
+import hashlib
+import os
+import subprocess
+import sys
+
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -142,3 +148,23 @@ def test_two_stage_model_with_knowledge_exports_with_parity(labelled_cohort, sma
     model_bytes = to_onnx(pipeline, len(contract.feature_names)).SerializeToString()
     report = check_parity(pipeline, model_bytes, feature_matrix(labelled_cohort.tail(800), contract), tolerance=1e-5)
     assert report["label_disagreements"] == 0
+
+
+EXPORT_IN_A_FRESH_INTERPRETER = """
+import hashlib, sys
+import joblib
+from triage.model.onnx import to_onnx
+pipeline = joblib.load(sys.argv[1])
+print(hashlib.sha256(to_onnx(pipeline, pipeline.n_features_in_).SerializeToString()).hexdigest())
+"""
+
+
+def test_export_gives_the_same_bytes_whatever_the_string_hash_seed(knowledge_pipeline, contract, tmp_path):
+    """skl2onnx gathers the opset imports in a set; with string-hash seeds 1 and 3 its order differs for this graph,
+    so without sorting them the export stage would not reproduce its own dvc.lock in another process."""
+    joblib.dump(knowledge_pipeline, tmp_path / "pipeline.joblib")
+    here = hashlib.sha256(to_onnx(knowledge_pipeline, len(contract.feature_names)).SerializeToString()).hexdigest()
+    digests = {subprocess.run([sys.executable, "-c", EXPORT_IN_A_FRESH_INTERPRETER, str(tmp_path / "pipeline.joblib")],
+                              env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, text=True,
+                              check=True).stdout.split()[-1] for seed in ("1", "3")}
+    assert digests == {here}

@@ -151,7 +151,16 @@ def to_onnx(pipeline: Pipeline, n_features: int) -> onnx.ModelProto:
     names = [output.name for output in model.graph.output]
     if names != ["label", "probabilities"]:
         raise ValueError(f"unexpected ONNX outputs {names}; expected ['label', 'probabilities']")
+    _sort_opset_imports(model)
     return model
+
+
+def _sort_opset_imports(model: onnx.ModelProto) -> None:
+    """skl2onnx lists the opset imports in a set's order, which follows the interpreter's string-hash seed: sorted by
+    domain, the same pipeline gives the same bytes in every process (the export stage is reproducible to the bit)."""
+    ordered = sorted(model.opset_import, key=lambda entry: entry.domain)
+    del model.opset_import[:]
+    model.opset_import.extend(ordered)
 
 
 def check_parity(pipeline: Pipeline, model_bytes: bytes, x: np.ndarray, tolerance: float) -> dict:
