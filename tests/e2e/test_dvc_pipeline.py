@@ -53,6 +53,19 @@ def test_second_repro_is_a_no_op_and_status_is_clean(workspace):
     assert "Data and pipelines are up to date" in run(["dvc", "status"], workspace).stdout
 
 
+def test_bytecode_caches_do_not_change_any_stage(workspace):
+    """An interpreter that writes bytecode (Python's default) leaves __pycache__ in the stages' code folders: DVC
+    ignores them (.dvcignore), so a fresh clone's `make run` leaves dvc.lock as committed."""
+    run([sys.executable, "-m", "compileall", "-q", "src", "service"], workspace)
+    caches = sorted([*workspace.glob("src/**/__pycache__"), *workspace.glob("service/**/__pycache__")])
+    try:
+        assert len(caches) >= 10
+        assert "Data and pipelines are up to date" in run(["dvc", "status"], workspace).stdout
+    finally:
+        for cache in caches:
+            shutil.rmtree(cache)
+
+
 def test_gate_passes_and_fails_on_the_produced_metrics_as_the_minimums_say(workspace, tmp_path):
     """The gate's verdict follows the metrics: minimums just under them pass, one just over fails that line."""
     metrics = json.loads((workspace / "reports/metrics.json").read_text())["model"]
