@@ -111,6 +111,15 @@ SMALL_PIPELINE = {("simulate", "n_visits"): 8000, ("train", "iterations"): 80, (
                   ("train", "baselines"): {"logreg_c": 1.0, "forest_trees": 30}}
 
 
+def s3_client_of(server, secret_key: str | None = None):
+    """A botocore client of a LocalS3 server, with its credentials (or another secret key, to be refused)."""
+    import botocore.session
+
+    return botocore.session.get_session().create_client(
+        "s3", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id=server.credentials.access_key,
+        aws_secret_access_key=secret_key or server.credentials.secret_key)
+
+
 def run(command: list[str], cwd: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """Run a project command with the test interpreter's bin directory first on PATH."""
     environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",

@@ -82,8 +82,8 @@ class SharedStack(Stack):
             description="triage CI: read and push the DVC remote (dvc/), read raw extracts (raw/)",
             statements=statements,
             reason="Objects under dvc/ (the DVC cache is content-addressed: `dvc push` from the PR and "
-                            "retrain jobs adds objects, never deletes) and raw/ (read only); listing is limited "
-                            "to those prefixes by an s3:prefix condition.",
+                   "retrain jobs adds objects, never deletes) and raw/ (read only); listing is limited "
+                   "to those prefixes by an s3:prefix condition.",
             acknowledged=object_findings(self.bucket_name, [DVC_PREFIX, RAW_PREFIX]))
 
     def _monitor_role(self, deployment: DeploymentConfig) -> iam.Role:
@@ -97,8 +97,8 @@ class SharedStack(Stack):
             description="triage monitor: read predictions/ and models/, write monitoring/, put the drift metric",
             statements=statements,
             reason="The monitor reads every stage's prediction segments and the reference profile beside "
-                            "each stage's model, and writes its reports under monitoring/; cloudwatch:PutMetricData "
-                            "has no resource-level permissions and is limited to the drift namespace by condition.",
+                   "each stage's model, and writes its reports under monitoring/; cloudwatch:PutMetricData "
+                   "has no resource-level permissions and is limited to the drift namespace by condition.",
             acknowledged=[*object_findings(self.bucket_name, [PREDICTIONS_ALL, MODELS_ALL, MONITORING_PREFIX]),
                           "AwsSolutions-IAM5[Resource::*]"])
 
@@ -198,7 +198,7 @@ class StageStack(Stack):
             description=f"triage deploy to {stage.name}: push to its image repository, roll its ECS service",
             statements=statements,
             reason="ecr:GetAuthorizationToken, ecs:RegisterTaskDefinition and ecs:DescribeTaskDefinition "
-                            "take no resource-level permissions; what a task definition may run as is bounded by "
-                            "iam:PassRole (this stage's two roles) and only this stage's service can be updated.",
+                   "take no resource-level permissions; what a task definition may run as is bounded by "
+                   "iam:PassRole (this stage's two roles) and only this stage's service can be updated.",
             acknowledged=["AwsSolutions-IAM5[Resource::*]"])
 

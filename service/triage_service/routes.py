@@ -10,6 +10,7 @@ import re
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -24,6 +25,7 @@ from .errors import (
     UnsupportedMediaType,
     json_response,
 )
+from .model import LoadedModel
 from .predictor import VISIT_HEADER, Predictor
 
 STATIC = Path(__file__).parent / "static"
@@ -120,23 +122,24 @@ async def model_manifest(request: Request) -> Response:
     return json_response(predictor_of(request).require_model().manifest)
 
 
-async def predict(request: Request) -> Response:
+async def prediction_request(request: Request) -> tuple[float, Predictor, LoadedModel, Any]:
+    """What both prediction endpoints do first, in this order: the clock, the key (401), the model (503), the body."""
     started = time.perf_counter()
     predictor = predictor_of(request)
     request.app.state.keys.check(request)
     model = predictor.require_model()
-    record = await json_body(request)
+    return started, predictor, model, await json_body(request)
+
+
+async def predict(request: Request) -> Response:
+    started, predictor, model, record = await prediction_request(request)
     visit_id = request.headers.get(VISIT_HEADER)
     refs = None if visit_id is None else predictor.visit_refs([visit_id], 1, VISIT_HEADER)
     return json_response((await predictor.predict([record], model, started, batch=False, visit_refs=refs))[0])
 
 
 async def predict_batch(request: Request) -> Response:
-    started = time.perf_counter()
-    predictor = predictor_of(request)
-    request.app.state.keys.check(request)
-    model = predictor.require_model()
-    body = await json_body(request)
+    started, predictor, model, body = await prediction_request(request)
     if not isinstance(body, dict) or "patients" not in body or not set(body) <= {"patients", "visit_ids"} \
             or not isinstance(body["patients"], list):
         raise InvalidRequest([{"field": "body", "rule": 'an object {"patients": [...]} (and optionally '

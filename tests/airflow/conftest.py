@@ -16,7 +16,7 @@ import yaml
 
 from triage.tooling.s3server import LocalS3, free_port
 
-from ..conftest import REPO, commit_all, run
+from ..conftest import REPO, commit_all, run, s3_client_of
 
 AIRFLOW_PYTHON = REPO / "airflow" / ".venv" / "bin" / "python"
 RUNNER = Path(__file__).with_name("airflow_runner.py")
@@ -68,11 +68,7 @@ def s3(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def s3_client(s3):
-    import botocore.session
-
-    return botocore.session.get_session().create_client(
-        "s3", endpoint_url=s3.endpoint, region_name="us-east-1", aws_access_key_id=s3.credentials.access_key,
-        aws_secret_access_key=s3.credentials.secret_key)
+    return s3_client_of(s3)
 
 
 @pytest.fixture(scope="module")

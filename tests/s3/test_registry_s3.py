@@ -22,7 +22,7 @@ from triage_shared.store import (
     sha256_hex,
 )
 
-from ..conftest import REPO, commit_all, run
+from ..conftest import REPO, commit_all, run, s3_client_of
 
 pytestmark = pytest.mark.slow
 
@@ -43,15 +43,7 @@ def s3_env(server) -> dict:
 
 @pytest.fixture(scope="module")
 def store(server) -> ModelStore:
-    return ModelStore(_client(server, server.credentials.secret_key), server.bucket)
-
-
-def _client(server, secret: str):
-    import botocore.session
-
-    return botocore.session.get_session().create_client(
-        "s3", endpoint_url=server.endpoint, region_name="us-east-1",
-        aws_access_key_id=server.credentials.access_key, aws_secret_access_key=secret)
+    return ModelStore(s3_client_of(server), server.bucket)
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +70,9 @@ def test_server_listens_on_loopback_only_with_telemetry_off(server):
 def test_wrong_credentials_are_refused(server, store):
     store.client.put_object(Bucket=server.bucket, Key="probe.txt", Body=b"ok")
     with pytest.raises(ClientError, match="SignatureDoesNotMatch|AccessDenied|InvalidAccessKeyId"):
-        _client(server, "not-the-secret").get_object(Bucket=server.bucket, Key="probe.txt")
+        s3_client_of(server, "not-the-secret").get_object(Bucket=server.bucket, Key="probe.txt")
     with pytest.raises(StoreError, match="refused"):
-        ModelStore(_client(server, "not-the-secret"), server.bucket).fetch("dev")
+        ModelStore(s3_client_of(server, "not-the-secret"), server.bucket).fetch("dev")
 
 
 def test_push_pull_round_trip_restores_outputs_with_checksums(registry_repo, tmp_path):
