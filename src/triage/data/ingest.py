@@ -33,10 +33,10 @@ def pseudonymise(identifiers: pd.Series, key: bytes) -> pd.Series:
     return identifiers.map(lambda value: pseudonym(key, value))
 
 
-def pseudonym_key(real: list[Path]) -> bytes:
-    """TRIAGE_PSEUDONYM_KEY; without it, the public development key, and only when no extract is real (`real`:
-    the extracts that are not the simulator's own output)."""
-    key = os.environ.get(KEY_VARIABLE)
+def pseudonym_key(real: list[Path], key: str | None = None) -> bytes:
+    """`key` when given, else TRIAGE_PSEUDONYM_KEY; without either, the public development key, and only when no
+    extract is real (`real`: the extracts that are not the simulator's own output)."""
+    key = key if key is not None else os.environ.get(KEY_VARIABLE)
     if key:
         return key.encode("utf-8")
     if real:
@@ -196,9 +196,11 @@ def check_columns(extracts: list[Extract], contract: Contract) -> dict[str, list
     return unknown
 
 
-def ingest(paths: list[Path], contract: Contract, progress: Callable[[str], None] = print) -> IngestResult:
+def ingest(paths: list[Path], contract: Contract, progress: Callable[[str], None] = print,
+           key: str | None = None) -> IngestResult:
+    """`key`: the pseudonymisation key (default: TRIAGE_PSEUDONYM_KEY, see `pseudonym_key`)."""
     real = [path for path in paths if not is_simulated(path)]
-    key = pseudonym_key(real)
+    hmac_key = pseudonym_key(real, key)
     extracts = [read_extract(path) for path in paths]
     for extract in extracts:
         progress(f"read {shown_path(extract.path)}: {len(extract.frame)} rows")
@@ -214,7 +216,7 @@ def ingest(paths: list[Path], contract: Contract, progress: Callable[[str], None
     malformed = raw[RECORD_ID].isin(faults[RECORD_ID]).to_numpy()
     exact = raw.duplicated(subset=kept, keep="first").to_numpy() & ~malformed if rows_in else np.zeros(0, bool)
     raw = raw[~exact].reset_index(drop=True)
-    table, errors = normalise(raw, contract, key)
+    table, errors = normalise(raw, contract, hmac_key)
     compared = [c for c in table.columns if c not in (RECORD_ID, LABEL_COLUMN)]
     near = table[compared].astype(str).duplicated(keep="first").to_numpy() & ~table[RECORD_ID].isin(
         faults[RECORD_ID]).to_numpy() if len(table) else np.zeros(0, bool)

@@ -8,10 +8,7 @@ Record ids and file names in the results name the object in the bucket (s3://...
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,22 +32,6 @@ class Verdict:
     # whose outcome the contract does not map, so every clean row is labelled)
 
 
-@contextlib.contextmanager
-def pseudonym_key_set(key: str) -> Iterator[None]:
-    """TRIAGE_PSEUDONYM_KEY for the duration of an ingest (ingest reads it from the environment), restored after."""
-    if not key:
-        raise ValueError(f"an empty {KEY_VARIABLE} would pseudonymise nothing")
-    before = os.environ.get(KEY_VARIABLE)
-    os.environ[KEY_VARIABLE] = key
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(KEY_VARIABLE, None)
-        else:
-            os.environ[KEY_VARIABLE] = before
-
-
 class Relabel:
     """Replaces the local download's name (as ingest shows it) with the object's URI."""
 
@@ -71,10 +52,11 @@ class Relabel:
 
 def check_extract(path: Path, shown: str, contract: Contract, key: str, max_bad_fraction: float) -> Verdict:
     """Ingest and validate one extract; accepted when its quarantine share is within `max_bad_fraction`."""
+    if not key:
+        raise ValueError(f"an empty {KEY_VARIABLE} would pseudonymise nothing")
     relabel = Relabel(path, shown)
     try:
-        with pseudonym_key_set(key):
-            result = ingest([path], contract, progress=lambda message: log.info("%s", relabel.text(message)))
+        result = ingest([path], contract, progress=lambda message: log.info("%s", relabel.text(message)), key=key)
         if result.table.empty:
             return _refused(relabel, result.stats, f"{shown}: no rows left after ingest (rows in "
                             f"{result.stats['rows_in']}, all duplicates or none at all) (rule: an extract has rows)")
