@@ -11,8 +11,9 @@ import optuna
 import pytest
 
 from triage.data.columns import LABEL_COLUMN, PATIENT_ID
+from triage.evaluation.metrics import precision_at_recall
 from triage.search import cv, study
-from triage.search.cv import cross_validate, fold_indices, precision_at_recall
+from triage.search.cv import cross_validate, fold_indices
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +39,11 @@ def test_folds_keep_each_patient_on_one_side_and_every_class_in_every_fold(cohor
 
 
 def test_precision_at_recall_is_the_curve_point():
+    """The search scores folds with evaluate's own curve point (a boolean target, True the positive class)."""
     positive = np.array([1, 1, 1, 1, 0, 0, 1, 0, 0, 0], dtype=bool)
     scores = np.linspace(1, 0, 10)
-    assert precision_at_recall(positive, scores, 0.8) == pytest.approx(4 / 4)
-    assert precision_at_recall(positive, scores, 1.0) == pytest.approx(5 / 7)
+    assert precision_at_recall(positive, scores, 0.8, True) == pytest.approx(4 / 4)
+    assert precision_at_recall(positive, scores, 1.0, True) == pytest.approx(5 / 7)
 
 
 def test_cross_validation_scores_the_orphan_objective(cohort, search_params, contract):

@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve
+from sklearn.metrics import average_precision_score, f1_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from triage import config
 from triage.contract import Contract
 from triage.data.columns import LABEL_COLUMN, PATIENT_ID
 from triage.data.resample import resample
+from triage.evaluation.metrics import precision_at_recall
 from triage.model.features import class_targets, feature_matrix
 from triage.model.knowledge import KnowledgeBinding
 from triage.model.training import fit_triage_model
@@ -45,19 +46,13 @@ def fold_indices(frame: pd.DataFrame, folds: int, seed: int) -> list[tuple[np.nd
     return list(splitter.split(np.zeros(len(frame)), frame[LABEL_COLUMN].astype(str).to_numpy(), groups))
 
 
-def precision_at_recall(positive: np.ndarray, scores: np.ndarray, target: float) -> float:
-    """The best precision among thresholds whose recall reaches `target`."""
-    precision, recall, _ = precision_recall_curve(positive, scores)
-    return float(precision[recall >= target].max())
-
-
 def score_fold(y: np.ndarray, probabilities: np.ndarray, orphan: int | None, recall_target: float) -> FoldScore:
     macro = float(f1_score(y, probabilities.argmax(axis=1), average="macro",
                            labels=list(range(probabilities.shape[1])), zero_division=0))
     if orphan is None or not (y == orphan).any():
         return FoldScore(macro, None, None)
     positive = y == orphan
-    return FoldScore(macro, precision_at_recall(positive, probabilities[:, orphan], recall_target),
+    return FoldScore(macro, precision_at_recall(y, probabilities[:, orphan], recall_target, orphan),
                      float(average_precision_score(positive, probabilities[:, orphan])))
 
 
