@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 
 from triage import config
+from triage.errors import EXIT_USER_ERROR, UserError
 
 
 def _add(commands, name: str, handler: str, help_text: str) -> argparse.ArgumentParser:
@@ -153,7 +155,13 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return dispatch(build_parser().parse_args(argv))
+    """Expected errors (`triage.errors.UserError`) end the command with one line and exit 2, no traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except UserError as error:
+        print(f"triage {args.command}: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

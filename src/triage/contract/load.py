@@ -12,9 +12,10 @@ import yaml
 from pydantic import ValidationError
 
 from triage.contract.spec import ContractSpec
+from triage.errors import UserError
 
 
-class ContractFileError(ValueError):
+class ContractFileError(UserError, ValueError):
     """A contract file that cannot be read or breaks its own rules."""
 
 

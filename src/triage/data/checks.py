@@ -12,9 +12,10 @@ import pandas as pd
 
 from triage.contract import Contract
 from triage.data.columns import LABEL_COLUMN
+from triage.errors import UserError
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(UserError, ValueError):
     """The training data cannot make a model under this contract; the message says what to change."""
 
 

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from triage.errors import UserError
+
 SIMULATED_MARKER = "_SIMULATED.json"  # written by the simulate stage beside its extracts: name -> sha256
 EXTRACT_SUFFIXES = {".csv", ".parquet"}
 RECORD_ID = "record_id"
 ROW_FAULT_COLUMN = "(row)"  # parse errors about a whole row (wrong number of fields)
 
 
-class ExtractError(ValueError):
+class ExtractError(UserError, ValueError):
     """An extract (or the set of them) that cannot be used as a whole: the message names the file and the rule."""
 
 

@@ -15,9 +15,10 @@ import pandera.pandas as pa
 from triage.contract import BinaryFeature, CategoryFeature, Contract, NumericFeature
 from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
 from triage.data.extracts import RECORD_ID
+from triage.errors import UserError
 
 
-class ValidationFailed(ValueError):
+class ValidationFailed(UserError, ValueError):
     """The table as a whole is unusable: a missing column or too many bad rows."""
 
 
