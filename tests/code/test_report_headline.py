@@ -9,7 +9,8 @@ CONTRACT = {"name": "simulated", "version": "1.0.0", "sha256": "ab" * 32}
 
 
 def metrics(**model) -> dict:
-    defaults = {"macro_f1": 0.85, "macro_f1_ci": [0.84, 0.86], "orphan_recall": 0.95, "orphan_recall_ci": [0.93, 0.97],
+    defaults = {"macro_f1_decision": 0.85, "macro_f1_decision_ci": [0.84, 0.86],
+                "orphan_recall": 0.95, "orphan_recall_ci": [0.93, 0.97],
                 "orphan_recall_lower": 0.93, "orphan_precision": 0.68, "orphan_precision_ci": [0.64, 0.72],
                 "specialist_review_share": 0.28, "specialist_review_share_ci": [0.27, 0.29],
                 "roc_auc_ovr_macro": 0.97, "roc_auc_ovr_macro_ci": [0.965, 0.975], "orphan_threshold": 0.109}
@@ -21,12 +22,13 @@ def by_label(rows):
 
 
 def test_a_change_is_marked_only_when_it_leaves_the_base_interval_on_the_bad_side():
-    head = metrics(orphan_precision=0.625, specialist_review_share=0.285, macro_f1=0.83, roc_auc_ovr_macro=0.99,
+    head = metrics(orphan_precision=0.625, specialist_review_share=0.285, macro_f1_decision=0.83,
+                   roc_auc_ovr_macro=0.99,
                    orphan_threshold=0.072)
     rows = by_label(headline_rows(metrics(), head))
     assert rows["precisión huérfana"].marked            # 0.625 < 0.64: beyond the interval, the wrong way
     assert not rows["derivadas a especialista"].marked  # +0.005: inside the interval
-    assert rows["macro-F1"].marked                      # 0.83 < 0.84
+    assert rows["macro-F1 (decisión servida)"].marked   # 0.83 < 0.84
     assert not rows["ROC-AUC (macro, uno contra resto)"].marked  # better, however much
     assert not rows["umbral de decisión huérfana"].marked
     table = headline_table(list(rows.values()))
@@ -43,11 +45,12 @@ def test_lower_is_better_for_the_review_share_and_the_bound_uses_its_metrics_int
 
 
 def test_without_a_base_nothing_is_marked_and_without_orphan_class_no_orphan_rows():
-    rows = headline_rows(None, metrics(macro_f1=0.1))
+    rows = headline_rows(None, metrics(macro_f1_decision=0.1))
     assert not any(row.marked for row in rows) and f" {WRONG_WAY}" not in headline_table(rows)
-    two_class = {"orphan_decision": False, "contract": CONTRACT, "model": {"macro_f1": 0.9, "roc_auc_ovr_macro": 0.96}}
+    two_class = {"orphan_decision": False, "contract": CONTRACT, "model": {"macro_f1_decision": 0.9,
+                                                                                "roc_auc_ovr_macro": 0.96}}
     labels = [row.label for row in headline_rows(None, two_class)]
-    assert labels == ["macro-F1", "derivadas a especialista", "ROC-AUC (macro, uno contra resto)"]
+    assert labels == ["macro-F1 (decisión servida)", "derivadas a especialista", "ROC-AUC (macro, uno contra resto)"]
 
 
 def test_regression_gate_fails_beyond_the_tolerance_and_says_why_it_does_not_compare():

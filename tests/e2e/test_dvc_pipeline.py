@@ -73,13 +73,35 @@ def test_gate_passes_and_fails_on_the_produced_metrics_as_the_minimums_say(works
     for verdict, shift in (("passed", -0.001), ("FAILED", 0.001)):
         params["gate"] = {"min_roc_auc": metrics["roc_auc_ovr_macro"] - 0.001,
                           "min_orphan_recall_lower": metrics["orphan_recall_lower"] - 0.001,
-                          "min_macro_f1": metrics["macro_f1"] + shift}
+                          "min_macro_f1": metrics["macro_f1_decision"] + shift, "min_cases": 20}
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
         result = subprocess.run([sys.executable, "-m", "triage.cli", "gate", "--params", str(tmp_path / "params.yaml")],
                                 cwd=workspace, capture_output=True, text=True)
         assert f"quality gate: {verdict}" in result.stdout
         assert result.returncode == (0 if verdict == "passed" else 1)
-    assert "FAIL  model.macro_f1" in result.stdout and "PASS  model.roc_auc_ovr_macro" in result.stdout
+    assert "FAIL  model.macro_f1_decision" in result.stdout and "PASS  model.roc_auc_ovr_macro" in result.stdout
+    assert "PASS  metrics provenance" in result.stdout
+
+
+def test_a_failed_repro_is_never_followed_by_a_passing_gate(workspace):
+    """`dvc repro` fails in validate (a stricter limit refuses the rows): the metrics left by the last run are not
+    the current pipeline's, and the gate says so and fails, where it used to pass them."""
+    params_file = workspace / "params.yaml"
+    original = params_file.read_text()
+    params = yaml.safe_load(original)
+    params["validate"]["max_bad_fraction"] = 0.0
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        failed = run(["dvc", "repro"], workspace, check=False)
+        assert failed.returncode != 0 and "max_bad_fraction" in failed.stdout + failed.stderr
+        assert "Traceback" not in failed.stdout + failed.stderr  # an expected refusal: one line, no traceback
+        gate = run([sys.executable, "-m", "triage.cli", "gate"], workspace, check=False)
+        assert gate.returncode == 1 and "quality gate: FAILED" in gate.stdout
+        assert "FAIL  metrics provenance: stage validate" in gate.stdout
+    finally:
+        params_file.write_text(original)
+        run(["dvc", "checkout", "--force"], workspace)
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], workspace).stdout
 
 
 def out_hashes(lock: dict) -> dict[str, str]:

@@ -12,8 +12,9 @@ import pytest
 
 from triage.data.columns import LABEL_COLUMN, PATIENT_ID
 from triage.evaluation.metrics import precision_at_recall
+from triage.model.crossfit import patient_folds
 from triage.search import cv, study
-from triage.search.cv import cross_validate, fold_indices
+from triage.search.cv import cross_validate
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def search_params(params):
 
 def test_folds_keep_each_patient_on_one_side_and_every_class_in_every_fold(cohort):
     frame = cohort.assign(**{PATIENT_ID: (np.arange(len(cohort)) // 3).astype(str)})  # three visits per patient
-    folds = fold_indices(frame, 3, seed=1)
+    folds = patient_folds(frame, 3, seed=1)
     held = np.concatenate([h for _, h in folds])
     assert sorted(held) == list(range(len(frame)))  # each row held out exactly once
     for train_rows, held_rows in folds:
@@ -47,7 +48,7 @@ def test_precision_at_recall_is_the_curve_point():
 
 
 def test_cross_validation_scores_the_orphan_objective(cohort, search_params, contract):
-    folds = fold_indices(cohort, 2, seed=1)
+    folds = patient_folds(cohort, 2, seed=1)
     result = cross_validate(cohort, contract, search_params, search_params["train"], folds, knowledge=None)
     assert set(result) == {"macro_f1", "orphan_precision_at_target", "orphan_pr_auc", "objective", "objective_folds"}
     assert result["objective"] == result["orphan_precision_at_target"] == pytest.approx(

@@ -1,9 +1,17 @@
 """Test-set metrics of the triage model against the baselines (and, on the simulated cohort only, the exact Bayes
 limit).
 
-The orphan threshold of every method is tuned on the validation part to reach evaluate.orphan_recall_target, then
-applied unchanged to the test part; a contract without an orphan class gets no orphan threshold, and the decision is
-the most probable class. Headline metrics carry bootstrap 95 % intervals; recall per subgroup follows the contract's
+The model's orphan threshold is the one it serves: cross-fitted by the `train` stage on the training and validation
+parts together (out of fold, grouped by patient). The baselines' and the Bayes limit's are tuned on the validation
+part to reach evaluate.orphan_recall_target. Each is applied unchanged to the test part; a contract without an orphan
+class gets no orphan threshold, and the decision is the most probable class.
+
+Intervals: exact binomial (Clopper-Pearson) on every proportion (recall and precision per class, orphan operating
+point, subgroup recall, review share), valid with three cases; bootstrap on macro-F1, ROC-AUC and PR-AUC. The
+decision's figures are those of the served rule (`decide`: orphan threshold, then the most probable class), and
+the orphan flag's operating point is given as a clinician reads it: sensitivity, specificity, PPV and NPV at the
+test prevalence and at evaluate.stated_orphan_prevalence, and the likelihood ratios. The counts behind every
+estimate (`evidence`) let the gate refuse a verdict on too few cases. Recall per subgroup follows the contract's
 `subgroups` (and the site).
 """
 
@@ -20,9 +28,11 @@ from triage.evaluation.metrics import (
     bootstrap_macro_auc,
     classification_summary,
     macro_f1,
+    operating_point,
     orphan_recall,
     per_class,
     precision_at_recall,
+    proportion_interval,
     recall_at_precision,
     tune_orphan_threshold,
 )
@@ -35,9 +45,10 @@ from triage_shared.decision import decide, needs_review
 
 def method_probabilities(pipeline, baselines: dict, valid: pd.DataFrame, test: pd.DataFrame, contract: Contract,
                          generative: GenerativeModel | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Validation and test class probabilities of the model, the baselines and (simulated cohort) the Bayes limit."""
+    """Validation and test class probabilities of the baselines and (simulated cohort) the Bayes limit, whose
+    thresholds are tuned on validation, and the model's test probabilities (its threshold comes from train)."""
     x_valid, x_test = feature_matrix(valid, contract), feature_matrix(test, contract)
-    out = {"model": (pipeline.predict_proba(x_valid), pipeline.predict_proba(x_test))}
+    out = {"model": (None, pipeline.predict_proba(x_test))}
     for name, estimator in baselines.items():
         out[name] = (estimator.predict_proba(x_valid), estimator.predict_proba(x_test))
     if rule_applies(contract):
@@ -82,8 +93,11 @@ def subgroup_recall(test: pd.DataFrame, y: np.ndarray, decided: np.ndarray, cont
                        if (members & (y == k)).any()]
             entry = {"n": int(members.sum()), "macro_recall": float(np.mean(recalls))}
             if orphan is not None:
-                entry.update(orphan_n=int((members & (y == orphan)).sum()),
-                             orphan_recall=orphan_recall(y[members], decided[members], orphan))
+                cases = members & (y == orphan)
+                entry.update(orphan_n=int(cases.sum()),
+                             orphan_recall=orphan_recall(y[members], decided[members], orphan),
+                             orphan_recall_ci=list(proportion_interval(int((decided[cases] == orphan).sum()),
+                                                                       int(cases.sum()))))
             out[name][value] = entry
     return out
 
@@ -94,41 +108,60 @@ def tuned_threshold(y_valid: np.ndarray, p_valid: np.ndarray, settings: dict, or
     return tune_orphan_threshold(y_valid, p_valid, settings["orphan_recall_target"], settings["threshold_z"], orphan)
 
 
-def model_report(y: np.ndarray, p_valid: np.ndarray, y_valid: np.ndarray, p_test: np.ndarray, test: pd.DataFrame,
-                 settings: dict, seed: int, holdout: set[str], contract: Contract) -> tuple[dict, float | None]:
+def model_report(y: np.ndarray, p_test: np.ndarray, test: pd.DataFrame, threshold: float | None, settings: dict,
+                 seed: int, holdout: set[str], contract: Contract) -> dict:
+    """The model's test metrics at its served threshold, with their intervals."""
     orphan, n_classes = contract.orphan_index, len(contract.classes)
-    threshold = tuned_threshold(y_valid, p_valid, settings, orphan)
-    summary = classification_summary(y, p_test, threshold, settings["review_threshold"], orphan)
+    report: dict = classification_summary(y, p_test, threshold, settings["review_threshold"], orphan)
     decided = decide(p_test, threshold, orphan)
     rounds, review_at = settings["bootstrap"], settings["review_threshold"]
     intervals = {
         "macro_f1_ci": bootstrap_interval(y, p_test, lambda a, p: macro_f1(a, p.argmax(axis=1), n_classes), rounds,
                                           seed),
+        "macro_f1_decision_ci": bootstrap_interval(
+            y, p_test, lambda a, p: macro_f1(a, decide(p, threshold, orphan), n_classes), rounds, seed),
         "roc_auc_ovr_macro_ci": bootstrap_macro_auc(y, p_test, rounds, seed),
-        "specialist_review_share_ci": bootstrap_interval(
-            y, p_test, lambda a, p: float(needs_review(p, review_at).mean()), rounds, seed),
+        "specialist_review_share_ci": proportion_interval(int(needs_review(p_test, review_at).sum()), len(y)),
     }
-    report: dict = {**summary}
     if orphan is not None:
-        intervals["orphan_precision_ci"] = bootstrap_interval(
-            y, p_test, lambda a, p: precision(a, decide(p, threshold, orphan), orphan), rounds, seed)
-        intervals["orphan_recall_ci"] = bootstrap_interval(
-            y, p_test, lambda a, p: orphan_recall(a, decide(p, threshold, orphan), orphan), rounds, seed)
-        target = settings["orphan_recall_target"]
-        report["orphan_precision_at_recall_target"] = precision_at_recall(y, p_test[:, orphan], target, orphan)
-        intervals["orphan_precision_at_recall_target_ci"] = bootstrap_interval(
-            y, p_test, lambda a, p: precision_at_recall(a, p[:, orphan], target, orphan), rounds, seed)
-        intervals["orphan_pr_auc_ci"] = bootstrap_interval(
-            y, p_test, lambda a, p: average_precision_score(a == orphan, p[:, orphan]) if (a == orphan).any()
-            else float("nan"), rounds, seed)
-        report["orphan_recall_lower"] = round(intervals["orphan_recall_ci"][0], 4)
-        unseen = test[OUTCOME_CODE].isin(holdout).to_numpy()
-        report["orphan_recall_seen_diseases"] = orphan_recall(y[~unseen], decided[~unseen], orphan)
-        report["orphan_recall_unseen_diseases"] = orphan_recall(y[unseen], decided[unseen], orphan) \
-            if unseen.any() else None
+        report.update(orphan_report(y, p_test, decided, test, settings, seed, holdout, orphan, intervals))
     report.update({k: [round(v, 4) for v in interval] for k, interval in intervals.items()})
     report["per_class"] = per_class(y, decided, p_test, contract.classes)
-    return report, threshold
+    return report
+
+
+def orphan_report(y: np.ndarray, p_test: np.ndarray, decided: np.ndarray, test: pd.DataFrame, settings: dict,
+                  seed: int, holdout: set[str], orphan: int, intervals: dict) -> dict:
+    """The orphan flag's figures (intervals go into `intervals`): exact intervals on recall and precision, the
+    bootstrap on the curve's statistics, the operating point, and recall on seen and unseen diseases."""
+    cases, flagged = y == orphan, decided == orphan
+    caught = int((flagged & cases).sum())
+    intervals["orphan_recall_ci"] = proportion_interval(caught, int(cases.sum()))
+    intervals["orphan_precision_ci"] = proportion_interval(caught, int(flagged.sum()))
+    target, rounds = settings["orphan_recall_target"], settings["bootstrap"]
+    intervals["orphan_precision_at_recall_target_ci"] = bootstrap_interval(
+        y, p_test, lambda a, p: precision_at_recall(a, p[:, orphan], target, orphan), rounds, seed)
+    intervals["orphan_pr_auc_ci"] = bootstrap_interval(
+        y, p_test, lambda a, p: average_precision_score(a == orphan, p[:, orphan]) if (a == orphan).any()
+        else float("nan"), rounds, seed)
+    unseen = test[OUTCOME_CODE].isin(holdout).to_numpy()
+    return {
+        "orphan_precision_at_recall_target": precision_at_recall(y, p_test[:, orphan], target, orphan),
+        "orphan_recall_lower": round(intervals["orphan_recall_ci"][0], 4),
+        "orphan_recall_seen_diseases": orphan_recall(y[~unseen], decided[~unseen], orphan),
+        "orphan_recall_unseen_diseases": orphan_recall(y[unseen], decided[unseen], orphan) if unseen.any() else None,
+        "orphan_operating_point": operating_point(y, decided, orphan, settings["stated_orphan_prevalence"]),
+    }
+
+
+def evidence(y: np.ndarray, y_valid: np.ndarray, classes: tuple[str, ...], threshold_fit: dict | None) -> dict:
+    """The counts behind the estimates: test and validation cases per class, and the cases the orphan threshold
+    was tuned on."""
+    out: dict = {"test_cases": {name: int((y == k).sum()) for k, name in enumerate(classes)},
+                 "validation_cases": {name: int((y_valid == k).sum()) for k, name in enumerate(classes)}}
+    if threshold_fit is not None:
+        out["threshold_tuning_cases"] = int(threshold_fit["orphan_cases"])
+    return out
 
 
 def precision(y: np.ndarray, decided: np.ndarray, orphan: int) -> float:
@@ -160,21 +193,24 @@ def rounded(data):
     return data
 
 
-def evaluate(settings: dict, seed: int, pipeline, baselines: dict, valid: pd.DataFrame, test: pd.DataFrame,
+def evaluate(settings: dict, seed: int, bundle: dict, baselines: dict, valid: pd.DataFrame, test: pd.DataFrame,
              contract: Contract, holdout: set[str], generative: GenerativeModel | None
              ) -> tuple[dict, dict, dict, np.ndarray]:
-    """Metrics, subgroup recall, test probabilities per method, and the test labels."""
+    """Metrics, subgroup recall, test probabilities per method, and the test labels. `bundle`: the train stage's
+    models/pipeline.joblib (the pipeline and its cross-fitted orphan threshold)."""
     y_valid, y = class_targets(valid, contract.classes), class_targets(test, contract.classes)
-    probabilities = method_probabilities(pipeline, baselines, valid, test, contract, generative)
-    p_valid, p_test = probabilities.pop("model")
-    report, threshold = model_report(y, p_valid, y_valid, p_test, test, settings, seed, holdout, contract)
-    orphan = contract.orphan_index
+    probabilities = method_probabilities(bundle["pipeline"], baselines, valid, test, contract, generative)
+    _, p_test = probabilities.pop("model")
+    orphan, threshold_fit = contract.orphan_index, bundle.get("orphan_threshold")
+    threshold = None if orphan is None or threshold_fit is None else float(threshold_fit["value"])
+    report = model_report(y, p_test, test, threshold, settings, seed, holdout, contract)
     others = {name: short_summary(y, pv, y_valid, pt, settings, report.get("orphan_precision"), orphan)
               for name, (pv, pt) in probabilities.items()}
     bayes = others.pop("bayes", None)
     metrics = {"classes": list(contract.classes), "orphan_decision": orphan is not None,
                "contract": {"name": contract.name, "version": contract.version, "sha256": contract.sha256},
-               "model": report, "baselines": others, "test_rows": len(test)}
+               "model": report, "baselines": others, "test_rows": len(test),
+               "orphan_threshold_fit": threshold_fit, "evidence": evidence(y, y_valid, contract.classes, threshold_fit)}
     if orphan is not None:
         metrics["test_orphan_cases"] = int((y == orphan).sum())
         metrics["beats_baselines_on_orphan_recall"] = all(

@@ -1,4 +1,8 @@
-"""Metric functions for the triage decision: threshold tuning, per-class scores, calibration, bootstrap CIs.
+"""Metric functions for the triage decision: threshold tuning, per-class scores, calibration, intervals.
+
+Intervals on a proportion (a recall, a precision, a share) are exact binomial (Clopper-Pearson) intervals: valid at
+0 of n and at n of n, where a percentile bootstrap collapses to a point (3 of 3 caught gives [1.0, 1.0] by bootstrap,
+[0.29, 1.0] exactly). The bootstrap stays for statistics that are not a proportion (macro-F1, ROC-AUC, PR-AUC).
 
 Classes are indices into the model's class list (the contract's classes in product order); `orphan` is the index of
 the orphan class, or None when the data has none — then there is no orphan threshold and the decision is the most
@@ -10,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy.stats import binomtest
 from sklearn.metrics import (
     average_precision_score,
     balanced_accuracy_score,
@@ -57,6 +62,47 @@ def precision_at_recall(y: np.ndarray, scores: np.ndarray, recall_floor: float, 
         return float("nan")
     precision, recall, _ = precision_recall_curve(y == orphan, scores)
     return float(precision[recall >= recall_floor].max())
+
+
+def proportion_interval(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact binomial (Clopper-Pearson) interval of successes / trials; (nan, nan) without trials."""
+    if trials <= 0:
+        return float("nan"), float("nan")
+    interval = binomtest(int(successes), int(trials)).proportion_ci(confidence_level=level, method="exact")
+    return float(interval.low), float(interval.high)
+
+
+def likelihood_ratio(numerator: float, denominator: float) -> float | None:
+    """A ratio that is infinite (or undefined) when its denominator is 0: None, so the JSON stays strict."""
+    return numerator / denominator if denominator > 0 else None
+
+
+def predictive_values(sensitivity: float, specificity: float, prevalence: float) -> dict[str, float]:
+    """PPV and NPV of a flag at a prevalence (Bayes' rule): a rare-disease flag is judged at realistic prevalence."""
+    true_pos, false_pos = sensitivity * prevalence, (1 - specificity) * (1 - prevalence)
+    true_neg, false_neg = specificity * (1 - prevalence), (1 - sensitivity) * prevalence
+    ppv = true_pos / (true_pos + false_pos) if true_pos + false_pos > 0 else float("nan")
+    npv = true_neg / (true_neg + false_neg) if true_neg + false_neg > 0 else float("nan")
+    return {"prevalence": prevalence, "ppv": ppv, "npv": npv}
+
+
+def operating_point(y: np.ndarray, decided: np.ndarray, positive: int, stated_prevalence: float) -> dict:
+    """What a clinician reads of a served flag (`decided == positive`): sensitivity and specificity with exact 95 %
+    intervals, PPV and NPV at the test part's prevalence and at a stated one, and the likelihood ratios."""
+    cases, flagged = y == positive, decided == positive
+    caught, n_cases = int((flagged & cases).sum()), int(cases.sum())
+    cleared, n_others = int((~flagged & ~cases).sum()), int((~cases).sum())
+    sensitivity = caught / n_cases if n_cases else float("nan")
+    specificity = cleared / n_others if n_others else float("nan")
+    return {
+        "cases": n_cases, "non_cases": n_others, "flagged": int(flagged.sum()),
+        "sensitivity": sensitivity, "sensitivity_ci": list(proportion_interval(caught, n_cases)),
+        "specificity": specificity, "specificity_ci": list(proportion_interval(cleared, n_others)),
+        "lr_positive": likelihood_ratio(sensitivity, 1 - specificity),
+        "lr_negative": likelihood_ratio(1 - sensitivity, specificity),
+        "at_test_prevalence": predictive_values(sensitivity, specificity, n_cases / max(len(y), 1)),
+        "at_stated_prevalence": predictive_values(sensitivity, specificity, stated_prevalence),
+    }
 
 
 def expected_calibration_error(y: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> float:
@@ -127,6 +173,8 @@ def per_class(y: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray,
     for k, name in enumerate(classes):
         positives = y == k
         out[name] = {"recall": float(recall[k]), "precision": float(precision[k]), "support": int(positives.sum()),
+                     "recall_ci": list(proportion_interval(int((predicted[positives] == k).sum()),
+                                                           int(positives.sum()))),
                      "pr_auc": float(average_precision_score(positives, probabilities[:, k]))
                      if positives.any() else float("nan")}
     return out

@@ -16,7 +16,7 @@ from triage_shared.artifacts import ARTIFACT, UNREGISTERED
 from triage_shared.classes import NO_ORPHAN_DECISION, REVIEW_MESSAGE_ES
 from triage_shared.onnx import INPUT_NAME
 
-HEADLINE = ("macro_f1", "roc_auc_ovr_macro", "balanced_accuracy", "orphan_recall", "orphan_recall_lower",
+HEADLINE = ("macro_f1", "macro_f1_decision", "roc_auc_ovr_macro", "balanced_accuracy", "orphan_recall", "orphan_recall_lower",
             "orphan_precision", "orphan_pr_auc", "brier", "ece", "specialist_review_share")
 PARAM_SECTIONS = ("split", "resample", "train", "knowledge", "evaluate")
 
@@ -45,6 +45,8 @@ def build_manifest(params: dict, contract: Contract, onnx_file: dict, metrics: d
                        "review_message_es": REVIEW_MESSAGE_ES},
         "metrics": {key: model[key] for key in HEADLINE if key in model},
         "metrics_per_class": model.get("per_class", {}),
+        "orphan_operating_point": model.get("orphan_operating_point"),
+        "evidence": metrics.get("evidence"),  # the case counts the gate needs for a verdict
         "subgroups": subgroups,
         "training_data": training_data,
         "params": {key: params[key] for key in sections if key in params},

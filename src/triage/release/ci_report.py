@@ -19,7 +19,7 @@ from pathlib import Path
 
 from triage import config
 from triage.monitoring.drift import compare_profiles
-from triage.release.gate import check_gate, check_regression
+from triage.release.gate import check_gate, check_regression, provenance_lines
 from triage.release.headline import LEGEND, HeadlineRow, headline_rows, headline_table
 from triage_shared.artifacts import PROFILE_PATH
 from triage_shared.classes import ORPHAN_CLASS
@@ -118,9 +118,10 @@ def _json_at(repo: Path, base: str, path: str) -> dict | None:
     return json.loads(data) if data else None
 
 
-def gate_section(head_metrics: dict, base_metrics: dict | None, gate: dict) -> tuple[list[str], bool]:
-    lines = [*check_gate(head_metrics, gate), *check_regression(head_metrics, base_metrics, gate.get("max_regression",
-                                                                                                  {}))]
+def gate_section(head_metrics: dict, base_metrics: dict | None, params: dict, repo: Path) -> tuple[list[str], bool]:
+    gate = params["gate"]
+    lines = [*provenance_lines(head_metrics, params, repo), *check_gate(head_metrics, gate),
+             *check_regression(head_metrics, base_metrics, gate.get("max_regression", {}))]
     passed = all(line.passed for line in lines)
     verdict = "✅ **Puerta de calidad: PASA**" if passed else "❌ **Puerta de calidad: NO PASA**"
     return [verdict, "", "```", *map(str, lines), "```"], passed
@@ -141,7 +142,7 @@ def build_report(repo: Path, base: str, out: Path) -> tuple[str, bool]:
     params = config.load_params(repo / "params.yaml")
     head_metrics = json.loads((repo / config.REPORTS / "metrics.json").read_text())
     base_metrics = _json_at(repo, base, "reports/metrics.json")
-    gate_lines, passed = gate_section(head_metrics, base_metrics, params["gate"])
+    gate_lines, passed = gate_section(head_metrics, base_metrics, params, repo)
     rows = headline_rows(base_metrics, head_metrics)
     head_profile_file = repo / PROFILE_PATH
     head_profile = json.loads(head_profile_file.read_text()) if head_profile_file.exists() else None

@@ -24,7 +24,7 @@ class HeadlineMetric:
 
 
 HEADLINE = (
-    HeadlineMetric("macro_f1", "macro-F1", "macro_f1"),
+    HeadlineMetric("macro_f1_decision", "macro-F1 (decisión servida)", "macro_f1_decision"),
     HeadlineMetric("orphan_recall", "recall huérfana", "orphan_recall", orphan=True),
     HeadlineMetric("orphan_recall_lower", "recall huérfana, cota inferior 95 %", "orphan_recall", orphan=True),
     HeadlineMetric("orphan_precision", "precisión huérfana", "orphan_precision", orphan=True),

@@ -45,7 +45,7 @@ def parity_check(manifest: dict) -> Check:
 
 def gate_checks(manifest: dict, minimums: dict) -> list[Check]:
     return [Check(f"quality gate {line.name}", line.passed, str(line).split("  ", 1)[1])
-            for line in check_gate({"model": manifest.get("metrics", {}),
+            for line in check_gate({"model": manifest.get("metrics", {}), "evidence": manifest.get("evidence"),
                                     "orphan_decision": manifest.get("orphan_decision", True)}, minimums)]
 
 

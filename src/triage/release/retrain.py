@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from triage import config
-from triage.release.gate import check_gate
+from triage.release.gate import check_gate, provenance_lines
 from triage.tables import read_json
 from triage_shared.artifacts import ARTIFACT
 
@@ -116,7 +116,8 @@ def retrain(repo: Path, extract: Path | None, stage: str = "dev", push_remote: s
     print("[retrain] dvc repro ...", flush=True)
     run(["dvc", "repro"], repo)
     seconds["repro"] = time.perf_counter() - started
-    lines = check_gate(read_json(repo / config.REPORTS / "metrics.json"), params["gate"])
+    metrics = read_json(repo / config.REPORTS / "metrics.json")
+    lines = [*provenance_lines(metrics, params, repo), *check_gate(metrics, params["gate"])]
     result = RetrainResult(gate_passed=all(line.passed for line in lines), gate_lines=[str(x) for x in lines],
                            seconds=seconds)
     for line in result.gate_lines:

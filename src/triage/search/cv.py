@@ -1,11 +1,10 @@
 """Cross-validation of training settings on the training and validation parts together, never the test part.
 
-Folds are grouped by patient (no patient on both sides) and stratified by class (StratifiedGroupKFold). Each fold's
-training rows are resampled as the `resample` stage would (class weights with the settings' power, or
-oversampling), the pipeline is fitted as the `train` stage fits it (knowledge features included), and the held-out
-fold is scored: macro-F1 (most probable class), and, when the data has an orphan class, orphan precision at the
-recall target (the precision-recall curve's best precision among thresholds reaching it) and orphan PR-AUC. Every
-trial is scored on the same folds, so two trials compare fold by fold (`paired_gain`).
+The folds and the fitting per fold are triage.model.crossfit's (patient-grouped, class-stratified; each fold
+resampled and fitted as the stages do, knowledge features included), the same the `train` stage cross-fits the orphan
+threshold with. The held-out fold is scored: macro-F1 (most probable class), and, when the data has an orphan
+class, orphan precision at the recall target (the precision-recall curve's best precision among thresholds reaching
+it) and orphan PR-AUC. Every trial is scored on the same folds, so two trials compare fold by fold (`paired_gain`).
 """
 
 from __future__ import annotations
@@ -16,16 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score
-from sklearn.model_selection import StratifiedGroupKFold
 
 from triage import config
 from triage.contract import Contract
-from triage.data.columns import LABEL_COLUMN, PATIENT_ID
-from triage.data.resample import resample
 from triage.evaluation.metrics import precision_at_recall
-from triage.model.features import class_targets, feature_matrix
+from triage.model.crossfit import Folds, fold_probabilities
+from triage.model.features import class_targets
 from triage.model.knowledge import KnowledgeBinding
-from triage.model.training import fit_triage_model
 
 
 @dataclass(frozen=True)
@@ -40,12 +36,6 @@ def development_rows() -> pd.DataFrame:
     return pd.concat([pd.read_parquet(config.TRAIN), pd.read_parquet(config.VALID)], ignore_index=True)
 
 
-def fold_indices(frame: pd.DataFrame, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    groups = frame[PATIENT_ID].astype(str).to_numpy() if PATIENT_ID in frame else np.arange(len(frame))
-    return list(splitter.split(np.zeros(len(frame)), frame[LABEL_COLUMN].astype(str).to_numpy(), groups))
-
-
 def score_fold(y: np.ndarray, probabilities: np.ndarray, orphan: int | None, recall_target: float) -> FoldScore:
     macro = float(f1_score(y, probabilities.argmax(axis=1), average="macro",
                            labels=list(range(probabilities.shape[1])), zero_division=0))
@@ -57,19 +47,13 @@ def score_fold(y: np.ndarray, probabilities: np.ndarray, orphan: int | None, rec
 
 
 def cross_validate(frame: pd.DataFrame, contract: Contract, params: dict[str, Any], settings: dict[str, Any],
-                   folds: list[tuple[np.ndarray, np.ndarray]], knowledge: KnowledgeBinding | None) -> dict[str, Any]:
+                   folds: Folds, knowledge: KnowledgeBinding | None) -> dict[str, Any]:
     """Fold means of the scores of `settings` (the `train` params with a trial's values), and the objective:
     orphan precision at the recall target (macro-F1 when the data has no orphan class)."""
-    seed, target = params["base"]["seed"], params["evaluate"]["orphan_recall_target"]
-    quiet = {**settings, "progress_every": False}
-    scores = []
-    for train_rows, held_rows in folds:
-        part, held = frame.iloc[train_rows], frame.iloc[held_rows]
-        resampled = resample(part, contract, params["resample"], settings["class_weight_power"], seed)
-        pipeline = fit_triage_model(resampled, None, contract, quiet, seed, knowledge)
-        probabilities = pipeline.predict_proba(feature_matrix(held, contract))
-        scores.append(score_fold(class_targets(held, contract.classes), probabilities, contract.orphan_index,
-                                 target))
+    target = params["evaluate"]["orphan_recall_target"]
+    y = class_targets(frame, contract.classes)
+    scores = [score_fold(y[held_rows], probabilities, contract.orphan_index, target)
+              for held_rows, probabilities in fold_probabilities(frame, contract, params, settings, folds, knowledge)]
     result: dict[str, Any] = {"macro_f1": float(np.mean([s.macro_f1 for s in scores]))}
     if contract.orphan_index is not None:
         result["orphan_precision_at_target"] = float(np.mean([s.orphan_precision_at_target for s in scores]))

@@ -31,8 +31,9 @@ from dvclive.optuna import DVCLiveCallback
 
 from triage import config
 from triage.contract import contract_from_params
+from triage.model.crossfit import patient_folds
 from triage.model.knowledge import knowledge_from_params
-from triage.search.cv import cross_validate, development_rows, fold_indices, paired_gain
+from triage.search.cv import cross_validate, development_rows, paired_gain
 
 TRIALS_DIR = Path("reports/search")
 INTEGER = ("iterations", "depth")
@@ -68,7 +69,7 @@ class Search:
         self.contract = contract_from_params(params)
         self.knowledge = knowledge_from_params(params, self.contract)
         self.frame = development_rows()
-        self.folds = fold_indices(self.frame, folds, params["base"]["seed"])
+        self.folds = patient_folds(self.frame, folds, params["base"]["seed"])
         self.floor: float | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:

@@ -1,5 +1,6 @@
-"""Stage `evaluate`: test-set metrics with bootstrap intervals, subgroups, plot tables and figures
-(triage.evaluation). The Bayes limit is computed on the simulated cohort only."""
+"""Stage `evaluate`: test-set metrics with their intervals, subgroups, plot tables and figures (triage.evaluation),
+and the provenance the gate checks them against (the contract's sha256 and evaluate's params). The Bayes limit is
+computed on the simulated cohort only."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from triage.contract import contract_from_params
 from triage.data.split import read_holdout
 from triage.evaluation.evaluate import evaluate
 from triage.evaluation.plots import write_figures, write_plot_tables
+from triage.evaluation.provenance import provenance
 from triage.model.estimators import model_input_names
 from triage.tables import write_json
 
@@ -30,12 +32,14 @@ def main() -> None:
     params = config.load_params()
     settings, seed = params["evaluate"], params["base"]["seed"]
     contract = contract_from_params(params)
-    pipeline = joblib.load(config.MODEL_BUNDLE)["pipeline"]
+    bundle = joblib.load(config.MODEL_BUNDLE)
+    pipeline = bundle["pipeline"]
     valid, test = pd.read_parquet(config.VALID), pd.read_parquet(config.TEST)
     log.info("scoring %d test rows; bootstrap intervals over %d resamples", len(test), settings["bootstrap"])
-    metrics, subgroups, curves, y = evaluate(settings, seed, pipeline, joblib.load(config.BASELINES_BUNDLE), valid,
+    metrics, subgroups, curves, y = evaluate(settings, seed, bundle, joblib.load(config.BASELINES_BUNDLE), valid,
                                              test, contract, read_holdout(params["split"].get("holdout_file")),
                                              generative_model(params))
+    metrics["provenance"] = provenance(params, contract.sha256)
     write_json(metrics, config.REPORTS / "metrics.json")
     write_json(subgroups, config.REPORTS / "subgroups.json")
     importance = pd.Series(pipeline.named_steps["model"].get_feature_importance(),

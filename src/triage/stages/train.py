@@ -3,6 +3,9 @@
 With `knowledge.enabled`, the pipeline computes knowledge features from the reference phenotype table
 (triage.model.knowledge) for contracts whose binary features carry HPO codes.
 
+The served orphan threshold is cross-fitted here (triage.model.crossfit): tuned on out-of-fold probabilities of the
+training and validation parts together, grouped by patient, so it rests on every orphan case available for learning.
+
 Training curves (the CatBoost loss on train and validation) are logged with dvclive to reports/train/, so
 `dvc exp show` and `dvc plots` see them.
 """
@@ -17,6 +20,7 @@ from dvclive import Live
 
 from triage import config
 from triage.contract import contract_from_params
+from triage.model.crossfit import crossfit_orphan_threshold
 from triage.model.knowledge import knowledge_from_params
 from triage.model.training import CURVE_EVERY, fit_baselines, fit_triage_model, training_curves
 
@@ -49,10 +53,17 @@ def main() -> None:
     pipeline = fit_triage_model(train, pd.read_parquet(config.VALID), contract, settings, seed, knowledge)
     log.info("CatBoost done in %.1f s; fitting baselines (logistic regression, random forest)",
              time.perf_counter() - started)
-    baselines = fit_baselines(pd.read_parquet(config.TRAIN), contract, settings, seed)
+    original = pd.read_parquet(config.TRAIN)
+    baselines = fit_baselines(original, contract, settings, seed)
+    threshold = crossfit_orphan_threshold(pd.concat([original, pd.read_parquet(config.VALID)], ignore_index=True),
+                                          contract, params, knowledge, log.info)
+    if threshold is not None:
+        log.info("orphan threshold %.4f, cross-fitted on %d out-of-fold orphan cases (%d folds)", threshold.value,
+                 threshold.orphan_cases, threshold.folds)
     config.MODELS.mkdir(parents=True, exist_ok=True)
     joblib.dump({"pipeline": pipeline, "classes": list(contract.classes), "features": list(contract.feature_names),
-                 "contract_sha256": contract.sha256, "knowledge": knowledge.describe() if knowledge else None},
+                 "contract_sha256": contract.sha256, "knowledge": knowledge.describe() if knowledge else None,
+                 "orphan_threshold": threshold.describe() if threshold else None},
                 config.MODEL_BUNDLE)
     joblib.dump(baselines, config.BASELINES_BUNDLE, compress=3)
     with Live(str(config.REPORTS / "train"), save_dvc_exp=False, dvcyaml=None, report=None) as live:
