@@ -108,7 +108,8 @@ class Predictor:
                 "model": lineage,
             })
             output = {"triage_class": klass, "probabilities": probabilities, "specialist_review": review}
-            log_lines.append(predlog.record(request_id, now, env, lineage, visit_ref, record, output, latency_ms))
+            logged = model.contract.canonical(record)  # the codes the model saw, whatever the caller spelled
+            log_lines.append(predlog.record(request_id, now, env, lineage, visit_ref, logged, output, latency_ms))
             recent.append({"request_id": request_id, "time": now, "triage_class": klass, "specialist_review": review})
             counts[klass] += 1
         self.log.append_many(log_lines)

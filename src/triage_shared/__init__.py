@@ -9,5 +9,7 @@ training stack.
 - `onnx`: the ONNX Runtime session both sides score with;
 - `predlog`: the prediction log (file name, the record of one prediction, its segments in the bucket);
 - `pseudonym`: the keyed hash of identifiers (HMAC-SHA256);
+- `spellings`: the one normaliser of written values (category and binary spellings, missing-value codes) that
+  ingest and the service share;
 - `store`: the model bucket (layout, publish order, verified pull).
 """

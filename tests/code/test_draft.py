@@ -76,3 +76,61 @@ def test_an_extract_without_a_recognisable_outcome_asks_for_one(tmp_path):
         draft_contract([path], None, None)
     with pytest.raises(ValueError, match="'z' is not a column"):
         draft_contract([path], "z", None)
+
+
+def write(tmp_path, frame: pd.DataFrame, name: str = "site.csv"):
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def heart_extract(n: int = 200) -> pd.DataFrame:
+    """Shaped like the UCI heart-disease extract: a site column named `dataset`, a cholesterol of 0 at one site."""
+    sites = ["Cleveland", "Hungary", "Switzerland", "VA Long Beach"]
+    return pd.DataFrame({
+        "age": [30 + i % 45 for i in range(n - 1)] + [65526], "dataset": [sites[i % 4] for i in range(n)],
+        "chol": [0 if i % 4 == 2 else 180 + i % 90 for i in range(n)], "oldpeak": [f"{i % 30 / 10:.1f}"
+                                                                                  for i in range(n)],
+        "marker": [1 + i % 10 for i in range(n - 1)] + [99999], "num": [str(i % 2) for i in range(n)]})
+
+
+def test_the_review_count_counts_every_note_written(tmp_path, capsys):
+    from argparse import Namespace
+
+    from triage.contract.draft import command
+
+    path = write(tmp_path, heart_extract())
+    out = tmp_path / "draft.yaml"
+    assert command(Namespace(extract=str(path), outcome="num", out=str(out), force=False, reference_codes=None,
+                             no_reference_codes=True)) == 0
+    data = yaml.safe_load(out.read_text(encoding="utf-8"))
+    notes = len(data.get("review", [])) + sum("review" in f for f in data["features"].values())
+    assert notes >= 3 and f"{notes} guess(es) to review" in capsys.readouterr().out
+
+
+def test_implausible_observed_values_are_flagged_not_copied_into_the_range(tmp_path):
+    text, _ = draft_contract([write(tmp_path, heart_extract())], "num", None)
+    features = yaml.safe_load(text)["features"]
+    assert (features["age"]["min"], features["age"]["max"]) == (30, 74)  # 65526 is no age
+    assert "65526" in features["age"]["review"] and "1 value(s)" in features["age"]["review"]
+    assert features["chol"]["min"] == 180 and "missing_codes: ['0']" in features["chol"]["review"]
+    assert features["marker"]["max"] == 10 and "99999" in features["marker"]["review"]  # the robust rule
+    assert "review" not in features["oldpeak"]
+
+
+def test_the_decimal_separator_is_detected_from_the_data(tmp_path):
+    dots = heart_extract()
+    commas = dots.assign(oldpeak=dots["oldpeak"].str.replace(".", ",", regex=False))
+    for frame, expected in ((dots, False), (commas, True)):
+        text, _ = draft_contract([write(tmp_path, frame)], "num", None)
+        assert yaml.safe_load(text)["decimal_comma"] is expected
+
+
+def test_a_column_that_looks_like_the_site_is_proposed_as_context(tmp_path):
+    by_values = heart_extract().rename(columns={"dataset": "lugar"}).assign(
+        lugar=lambda f: "Hospital " + f["lugar"])
+    for frame, column in ((heart_extract(), "dataset"), (by_values, "lugar")):
+        text, _ = draft_contract([write(tmp_path, frame)], "num", None)
+        data = yaml.safe_load(text)
+        assert data["context"]["site"] == column and column not in data["features"]
+        assert any(column in note and "context.site" in note for note in data["review"])

@@ -103,18 +103,25 @@ class Contract:
 
 
 def feature_spec(name: str, feature: Feature) -> dict:
+    """A feature as the manifest lists it. Spellings (a category's, a binary's true and false values) and missing
+    codes travel with it, so the service accepts what ingest accepted, through the same normaliser
+    (`triage_shared.spellings`, which ingest also builds from this spec)."""
     spec: dict = {"name": name, "type": feature.type, "nullable": feature.nullable, "label_es": feature.label_es,
                   "group": feature.group, "red_flag": feature.red_flag}
     codes = feature.codes.model_dump(exclude_none=True)
     if codes:
         spec["codes"] = codes
+    if feature.missing_codes:
+        spec["missing_codes"] = list(feature.missing_codes)
     if isinstance(feature, NumericFeature):
         spec.update(minimum=feature.min, maximum=feature.max, unit=feature.unit)
     elif isinstance(feature, BinaryFeature):
-        spec.update(minimum=0, maximum=1)
+        spec.update(minimum=0, maximum=1, true_values=list(feature.true_values),
+                    false_values=list(feature.false_values))
     else:
         spec.update(categories=list(feature.categories), encoding=feature.encoding(),
-                    labels_es={code: c.label_es for code, c in feature.categories.items()})
+                    labels_es={code: c.label_es for code, c in feature.categories.items()},
+                    spellings={code: list(c.spellings) for code, c in feature.categories.items() if c.spellings})
     return spec
 
 

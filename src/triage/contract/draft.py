@@ -3,13 +3,20 @@
 Each column gets a guessed role — identifier, personal data, visit date, site, numeric feature (observed range,
 from pandera's schema inference), binary feature (observed spellings such as t/f, yes/no, 1/0), category (observed
 values), outcome (observed codes) or ignored — and every guess made from values rather than a telling name is marked
-with a `review:` note. Outcome codes are pre-mapped to triage classes where a reference contract's map (the default
-contract's ICD-10 and ORPHA prefixes) knows them; the rest are listed under `outcome.unmapped` for the user to map.
-The draft is YAML in the same style as data/contracts/simulated.yaml; `triage contract check` shows what is left.
+with a `review:` note. Numeric ranges keep the observed values that are clinically plausible (a table of well-known
+ranges by column name — age, heart and respiratory rate, temperature, blood pressure, cholesterol, glucose… — and for
+other columns a robust outlier rule): the rest are named in a note, never copied into the range. `decimal_comma` is
+detected from the numbers, and a column that looks like the site (`dataset`, `source`, values such as 'Hospital X')
+is proposed as `context.site`, with a note. Outcome codes are pre-mapped to triage classes where a reference
+contract's map (the default contract's ICD-10 and ORPHA prefixes) knows them; the rest are listed under
+`outcome.unmapped` for the user to map. The draft is YAML in the same style as data/contracts/simulated.yaml;
+`triage contract check` shows what is left, and with `--extract` the row accounting under the pipeline's limit
+`validate.max_bad_fraction` (params.yaml, or $TRIAGE_PARAMS, or `--params`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections import Counter
@@ -47,6 +54,33 @@ SEX_SPELLINGS = {"F": ("f", "female", "fem", "mujer", "w", "woman", "2"),
                  "U": ("u", "unknown", "desconocido", "x", "0", "9", "")}
 SEX_LABELS = {"F": "Mujer", "M": "Hombre", "U": "No consta"}
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%Y%m%d", "%d-%m-%Y", "%Y/%m/%d")
+# Well-known clinical ranges (adult and child, in the units extracts usually carry), matched against the lower-cased
+# column name, first match wins: an observed value outside is an entry error or a code ("not measured" written as
+# 0, 999, 65535), not a range to train on.
+PLAUSIBLE: tuple[tuple[re.Pattern, float, float, str], ...] = (
+    (re.compile(r"(^|_)(age|edad)(_|$)|^age"), 0, 120, "age (years)"),
+    (re.compile(r"resp|(^|_)(rr|fr)(_|$)"), 4, 80, "respiratory rate (breaths/min)"),
+    (re.compile(r"heart_?rate|pulse|pulso|frecuencia_card|thalach|(^|_)(hr|fc|bpm)(_|$)"), 20, 300,
+     "heart rate (beats/min)"),
+    (re.compile(r"temp"), 25, 45, "body temperature (°C)"),
+    (re.compile(r"diast|(^|_)(dbp|tad|pad)(_|$)"), 20, 200, "diastolic blood pressure (mmHg)"),
+    (re.compile(r"syst|sist|trestbps|blood_?press|presi[oó]n|(^|_)(sbp|tas|pas|bp)(_|$)"), 40, 300,
+     "blood pressure (mmHg)"),
+    (re.compile(r"chol|colest"), 50, 1000, "cholesterol (mg/dL)"),
+    (re.compile(r"gluc|(^|_)(glu|fbg)(_|$)"), 10, 2000, "glucose (mg/dL)"),
+    (re.compile(r"spo2|sat_?o2|satur"), 50, 100, "oxygen saturation (%)"),
+    (re.compile(r"weight|peso"), 0.3, 400, "weight (kg)"),
+    (re.compile(r"height|talla|altura|estatura"), 20, 250, "height (cm)"),
+)
+OUTLIER_QUANTILES = (0.005, 0.995)
+OUTLIER_MARGIN = 3.0  # a value beyond the 0.5/99.5 percentiles by 3 times their distance is no measurement
+OUTLIER_MIN_VALUES = 50
+SITE_NAME_HINT = re.compile(r"(^|_)(dataset|source|origin|origen|procedencia|fuente|cohort|cohorte|study|estudio|"
+                            r"location|localidad|ubicaci[oó]n|region|regi[oó]n|city|ciudad|provincia)(_|$)")
+SITE_VALUE = re.compile(r"(?:hospital|\bhosp\b|centre|center|centro|cl[ií]nica|clinic|\bsite\b|\bsede\b|"
+                        r"\bcs\b|\bcap\b|\bh\.)", re.IGNORECASE)
+DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
+DECIMAL_POINT = re.compile(r"^[-+]?\d*\.\d+$")
 
 
 @dataclass
@@ -81,6 +115,12 @@ class Draft:
     features: dict[str, dict] = field(default_factory=dict)
     outcome: str | None = None
     review: list[str] = field(default_factory=list)
+    decimal_comma: bool = False
+    decimal_note: str = ""
+
+    def review_count(self) -> int:
+        """Every `review:` note the draft writes: the file's own and each feature's."""
+        return len(self.review) + sum("review" in feature for feature in self.features.values())
 
 
 def profile_columns(frame: pd.DataFrame) -> list[ColumnProfile]:
@@ -152,22 +192,66 @@ def guess_feature(profile: ColumnProfile, numeric: tuple[float, float, bool] | N
     """A feature entry for the column (type, range or spellings or categories), with a review note when unsure."""
     base = {"label_es": profile.column, "nullable": profile.missing > 0}
     if NAME_PATTERNS["sex"].search(profile.column.lower()):
-        return {"type": "category", **base, "categories": sex_categories(profile)}
+        note = sex_review(profile)
+        return {"type": "category", **base, **({"review": note} if note else {}),
+                "categories": sex_categories(profile)}
     spellings = boolean_spellings(profile)
     if spellings is not None:
         trues, falses = spellings
         return {"type": "binary", **base, **({} if (trues, falses) == (["1"], ["0"]) else
                                               {"true_values": trues, "false_values": falses})}
     if numeric is not None:
-        low, high, _ = numeric
-        whole = profile.share(profile.numbers().dropna() % 1 == 0) == 1.0
-        return {"type": "int" if whole else "float", **base, "min": _number(low), "max": _number(high)}
+        numbers = profile.numbers().dropna()
+        whole = profile.share(numbers % 1 == 0) == 1.0
+        low, high, note = plausible_range(profile.column, numbers, numeric[:2])
+        return {"type": "int" if whole else "float", **base, "min": _number(low), "max": _number(high),
+                **({"review": note} if note else {})}
     counts = profile.distinct
     if 2 <= len(counts) <= MAX_CATEGORIES:
         return {"type": "category", **base, "review": "category guessed from the observed values: give each a "
                 "Spanish label, merge spellings, mark one `missing: true` if it means 'not recorded'",
                 "categories": {value: {"label_es": value} for value, _ in sorted(counts.items())}}
     raise ValueError("no feature type fits")
+
+
+def clinical_bounds(column: str) -> tuple[float, float, str] | None:
+    """The well-known plausible range of a column whose name says what it measures."""
+    name = column.lower()
+    return next(((low, high, what) for pattern, low, high, what in PLAUSIBLE if pattern.search(name)), None)
+
+
+def outlier_bounds(numbers: pd.Series) -> tuple[float, float, str] | None:
+    """For a column the table does not know: beyond the 0.5/99.5 percentiles by a wide margin (a typo, an overflow,
+    a code), which a robust rule flags where a plain observed range would swallow it."""
+    if len(numbers) < OUTLIER_MIN_VALUES:
+        return None
+    # the inner observed values (no interpolation towards the very outlier being judged)
+    low = float(numbers.quantile(OUTLIER_QUANTILES[0], interpolation="higher"))
+    high = float(numbers.quantile(OUTLIER_QUANTILES[1], interpolation="lower"))
+    margin = OUTLIER_MARGIN * max(high - low, abs(high) * 1e-3, 1e-9)
+    return low - margin, high + margin, "the bulk of its values (0.5–99.5 percentiles widened 3 times their span)"
+
+
+def plausible_range(column: str, numbers: pd.Series, observed: tuple[float, float]) -> tuple[float, float, str | None]:
+    """(min, max, review note): the observed range of the plausible values, and a note naming the implausible ones
+    instead of copying them into the range (an age of 65526 makes no range; its rows are quarantined until the
+    user decides, e.g. that 0 means 'not measured': `missing_codes`)."""
+    bounds = clinical_bounds(column) or outlier_bounds(numbers)
+    if bounds is None:
+        return *observed, None
+    low, high, what = bounds
+    inside = (numbers >= low) & (numbers <= high)
+    if inside.all():
+        return *observed, None
+    if not inside.any():
+        return *observed, (f"no value is within {what} {_number(low)}–{_number(high)}: another unit? (then a "
+                           "`convert`) — the range is the observed one, check it")
+    outside = numbers[~inside]
+    shown = ", ".join(str(_number(v)) for v in sorted(set(outside))[:6])
+    return float(numbers[inside].min()), float(numbers[inside].max()), (
+        f"{len(outside)} value(s) outside {what} {_number(low)}–{_number(high)} ({shown}) are kept out of the range "
+        f"(their rows are quarantined); if such a value means 'not measured', declare it: missing_codes: "
+        f"{flow([str(_number(v)) for v in sorted(set(outside))[:3]])}")
 
 
 def sex_categories(profile: ColumnProfile) -> dict:
@@ -179,21 +263,44 @@ def sex_categories(profile: ColumnProfile) -> dict:
         if code == "U":
             entry["missing"] = True
         categories[code] = entry
+    return categories
+
+
+def sex_review(profile: ColumnProfile) -> str | None:
+    """A note for sex spellings the draft does not know (a feature's note: a category has no `review` field)."""
     known = {s for spellings in SEX_SPELLINGS.values() for s in spellings} | {c.casefold() for c in SEX_SPELLINGS}
     unknown = sorted({v for v in profile.values if v.casefold() not in known})
-    if unknown:
-        categories["U"]["review"] = f"spellings not recognised (their rows will be quarantined): {unknown[:10]}"
-    return categories
+    return f"spellings not recognised (their rows will be quarantined): {unknown[:10]}" if unknown else None
 
 
 def _number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else round(float(value), 6)
 
 
+def looks_like_site(profile: ColumnProfile) -> bool:
+    """A few distinct values, under a name such as `dataset` or `source`, or values such as 'Hospital X': the site
+    of a multi-site extract, which must be context (splits, subgroups, drift), never a feature the model learns."""
+    if not 2 <= profile.values.nunique() <= MAX_CATEGORIES:
+        return False
+    if SITE_NAME_HINT.search(profile.column.lower()):
+        return True
+    text = profile.share(profile.numbers().isna()) >= SHARE
+    return text and profile.share(profile.values.str.contains(SITE_VALUE)) >= 0.5
+
+
+def propose_site(draft: Draft, profile: ColumnProfile) -> None:
+    draft.site = profile.column
+    shown = ", ".join(sorted(profile.distinct)[:6])
+    draft.review.append(f"column {profile.column!r} looks like the site ({profile.values.nunique()} values: {shown}):"
+                        " proposed as context.site (kept for splits, subgroups and drift, never a feature); if it "
+                        "describes the patient, make it a category feature instead")
+
+
 def assign_roles(profiles: list[ColumnProfile], outcome: str | None) -> Draft:
     draft = Draft()
     numeric = numeric_ranges([p for p in profiles if p.share(p.numbers().notna()) >= SHARE and len(p.values)])
     taken: set[str] = set()
+    site_named = any(NAME_PATTERNS["site"].search(p.column.lower()) for p in profiles if p.column != outcome)
     for profile in profiles:
         name = profile.column.lower()
         if profile.column == outcome or (outcome is None and draft.outcome is None
@@ -211,6 +318,8 @@ def assign_roles(profiles: list[ColumnProfile], outcome: str | None) -> Draft:
             draft.other_ids.append(profile.column)
         elif NAME_PATTERNS["date"].search(name) and draft.visit_date is None and date_format(profile):
             draft.visit_date = (profile.column, date_format(profile))
+        elif not site_named and draft.site is None and looks_like_site(profile):
+            propose_site(draft, profile)
         else:
             by_values(draft, profile, numeric.get(profile.column), taken)
     return draft
@@ -281,7 +390,8 @@ def render(draft: Draft, source: str, outcome_codes: pd.Series, reference: Contr
              "# units clinicians read; map every outcome code to a triage class. Then `triage contract check FILE`.",
              "contract:", f"  name: {flow(Path(source).stem.replace('_', '-') or 'extract')}", "  version: 0.1.0",
              f"  description: {flow(f'Drafted from {source}; describe the extract here.')}", "",
-             f"missing_values: {flow(list(DEFAULT_MISSING))}", "decimal_comma: true", ""]
+             f"missing_values: {flow(list(DEFAULT_MISSING))}",
+             f"decimal_comma: {flow(draft.decimal_comma)}".ljust(33) + f"# {draft.decimal_note}", ""]
     ids = draft.identifiers
     lines.append("identifiers:                      # replaced by a keyed hash (TRIAGE_PSEUDONYM_KEY)")
     lines += [f"  {role}: {flow(column)}" for role, column in ids.items()]
@@ -326,6 +436,16 @@ def outcome_lines(codes: pd.Series, reference: Contract | None, column: str) -> 
     return lines
 
 
+def decimal_separator(draft: Draft, profiles: list[ColumnProfile]) -> None:
+    """decimal_comma from the numbers themselves: on when any number is written with a decimal comma (ingest then
+    reads '37,5' and '37.5' alike), off for a file written with dots only, where a comma would be a thousands
+    separator ('1,250' is not 1.25)."""
+    commas = sum(int(p.values.str.match(DECIMAL_COMMA).sum()) for p in profiles)
+    points = sum(int(p.values.str.match(DECIMAL_POINT).sum()) for p in profiles)
+    draft.decimal_comma = commas > 0
+    draft.decimal_note = f"detected: {commas} number(s) with a decimal comma, {points} with a decimal point"
+
+
 def draft_contract(paths: list[Path], outcome: str | None, reference: Contract | None) -> tuple[str, Draft]:
     frames = [read_extract(path).frame for path in paths]
     frame = pd.concat(frames, ignore_index=True)
@@ -333,6 +453,7 @@ def draft_contract(paths: list[Path], outcome: str | None, reference: Contract |
         raise ValueError(f"--outcome {outcome!r} is not a column of the extract (columns: {', '.join(frame.columns)})")
     profiles = profile_columns(frame)
     draft = assign_roles(profiles, outcome)
+    decimal_separator(draft, profiles)
     if draft.outcome is None:
         raise ValueError("no outcome column recognised: name it with --outcome (columns: "
                          + ", ".join(c for c in frame.columns if c != RECORD_ID) + ")")
@@ -363,12 +484,13 @@ def command(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     print(f"draft contract written to {out}: {len(draft.features)} features, outcome {draft.outcome!r}, "
-          f"{len(draft.review)} guess(es) to review")
+          f"{draft.review_count()} guess(es) to review")
     return 0
 
 
 def check_command(args) -> int:
-    """`triage contract check FILE`: the file's own rules, then what the draft left to review."""
+    """`triage contract check FILE [--extract FILE]`: the file's own rules, what the draft left to review, and the
+    extract's row accounting under the pipeline's limit (refused as `dvc repro` would refuse it)."""
     from triage.contract import ContractFileError
 
     try:
@@ -383,27 +505,49 @@ def check_command(args) -> int:
     for note in notes:
         print(f"  review: {note}")
     if args.extract:
-        return check_extract(contract, Path(args.extract))
+        return check_extract(contract, Path(args.extract), params_file(getattr(args, "params", None)))
     return 0
 
 
-def check_extract(contract: Contract, target: Path) -> int:
-    """Ingest and validate an extract under the contract in memory: the row accounting and the top reasons."""
-    from triage.data.extracts import ExtractError
-    from triage.data.ingest import ingest
-    from triage.data.validation import ValidationFailed, validate
+def params_file(option: str | None) -> Path:
+    """The params file whose limits `dvc repro` will apply: --params, else $TRIAGE_PARAMS, else params.yaml."""
+    return Path(option or os.environ.get("TRIAGE_PARAMS") or "params.yaml")
+
+
+def bad_fraction_limit(path: Path) -> float:
+    """`validate.max_bad_fraction` of the params file, so the check refuses what `dvc repro` would refuse."""
+    from triage.errors import UserError
 
     try:
-        result = ingest(extract_paths(target), contract, progress=lambda message: print(f"  {message}"))
-        _, _, accounting = validate(result.table, result.errors, result.stats, contract, 1.0)
-    except (ExtractError, ValidationFailed) as error:
-        print(f"contract check: {error}", file=sys.stderr)
-        return 1
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return float(params["validate"]["max_bad_fraction"])
+    except OSError as error:
+        raise UserError(f"cannot read {path} for validate.max_bad_fraction ({error.strerror}); name the params file "
+                        "with --params FILE or TRIAGE_PARAMS") from error
+    except (yaml.YAMLError, TypeError, KeyError, ValueError) as error:
+        raise UserError(f"{path} gives no number at validate.max_bad_fraction ({type(error).__name__}: {error}); "
+                        "name another params file with --params FILE") from error
+
+
+def check_extract(contract: Contract, target: Path, params: Path) -> int:
+    """Ingest and validate an extract under the contract in memory: the row accounting, the top reasons, and the
+    pipeline's limit on the quarantined share, enforced as `dvc repro` will (a `ValidationFailed`: one line and
+    exit 2 through the CLI)."""
+    from triage.data.ingest import ingest
+    from triage.data.validation import check_bad_fraction, validate
+
+    limit = bad_fraction_limit(params)
+    result = ingest(extract_paths(target), contract, progress=lambda message: print(f"  {message}"))
+    _, _, accounting = validate(result.table, result.errors, result.stats, contract, limit)
     print(f"  rows in {accounting['rows_in']}: clean {accounting['rows_clean']}, quarantined "
           f"{accounting['rows_quarantined']} ({accounting['quarantine_share']:.2%}), duplicates "
           f"{accounting['rows_duplicate']}")
     for reason, count in list(accounting["reasons"].items())[:8]:
         print(f"    {count:6d}  {reason}")
+    verdict = "above" if accounting["quarantine_share"] > limit else "within"
+    print(f"  quarantined share {accounting['quarantine_share']:.2%}: {verdict} the limit "
+          f"validate.max_bad_fraction = {limit:g} ({limit:.2%}) of {params}")
+    check_bad_fraction(accounting, limit)
     return 0
 
 

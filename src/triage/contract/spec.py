@@ -5,6 +5,12 @@ A contract describes one kind of raw extract: its identifiers (hashed at ingest)
 the outcome column with the map from its codes to the product's triage classes. Unknown keys, wrong types and broken
 rules (min above max, a class outside the product's set, a code under two classes, one spelling for two categories)
 are refused with the field and the rule; `load.py` adds the file name.
+
+Missing values: `missing_values` lists the cell texts that mean "not recorded" in every column; a feature's own
+`missing_codes` (any kind, e.g. `missing_codes: ["0"]` for a cholesterol one site writes as 0 when it did not measure
+it, or `["-9", "?"]`) are read as missing in that feature only, never as values. They are compared on the stripped,
+casefolded text and, when the code is a number, also numerically: `0`, `0.0` and (under `decimal_comma`) `0,0` all
+match a code `0`. A missing code may not also be one of the feature's spellings.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from triage_shared.classes import CLASS_LABELS_ES, CLASSES, ORPHAN_CLASS
+from triage_shared.spellings import MissingCodes
 
 DEFAULT_MISSING = ("", "na", "n/a", "nan", "null", "none", "-")
 FEATURE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -56,6 +63,15 @@ class FeatureBase(Strict):
     red_flag: bool = False
     description: str = ""
     review: str | None = Field(None, description="a draft's note for the user to confirm (shown by contract check)")
+    missing_codes: tuple[str, ...] = Field((), description="this feature's values meaning 'not measured' (read as "
+                                           "missing, not as values), e.g. ['0'] or ['-9', '?']")
+
+    def _no_spelling_is_a_missing_code(self, spellings: list[str]) -> None:
+        """A value cannot both mean something and mean 'not measured'."""
+        codes = MissingCodes.of(self.missing_codes)
+        both = sorted({s for s in spellings if codes.matches_text(s)})
+        if both:
+            raise ValueError(f"value(s) {both} listed both as a spelling and under missing_codes")
 
 
 class UnitConversion(Strict):
@@ -99,6 +115,7 @@ class BinaryFeature(FeatureBase):
         both = {v.strip().casefold() for v in self.true_values} & {v.strip().casefold() for v in self.false_values}
         if both:
             raise ValueError(f"spelling(s) {sorted(both)} listed as both true and false")
+        self._no_spelling_is_a_missing_code([*self.true_values, *self.false_values])
         return self
 
 
@@ -123,6 +140,7 @@ class CategoryFeature(FeatureBase):
                 key = spelling.strip().casefold()
                 if owner.setdefault(key, code) != code:
                     raise ValueError(f"spelling {spelling!r} belongs to both {owner[key]!r} and {code!r}")
+        self._no_spelling_is_a_missing_code([s for code, c in self.categories.items() for s in (code, *c.spellings)])
         return self
 
     def encoding(self) -> dict[str, float | None]:

@@ -4,6 +4,7 @@
   the fixed development key is used only when every extract is the simulator's own output, checked file by file;
 - personal-data columns are dropped; columns the contract does not name are counted and listed, never used;
 - a contract column missing from an extract is an error naming the column and the extract;
+- a feature's `missing_codes` (and the contract's `missing_values`) are read as missing, not as values;
 - a value that cannot be parsed becomes missing *and* is recorded (record, column, rule, value), so validate can
   quarantine its row with the reason.
 
@@ -21,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from triage.contract import BinaryFeature, CategoryFeature, Contract, NumericFeature
+from triage.contract import BinaryFeature, CategoryFeature, Contract, NumericFeature, feature_spec
 from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
 from triage.data.extracts import RECORD_ID, Extract, ExtractError, is_simulated, read_extract, shown_path
 from triage_shared.pseudonym import DEVELOPMENT_KEY, KEY_VARIABLE, pseudonym
+from triage_shared.spellings import missing_codes, spelling_key, spelling_lookup
 
 ERROR_COLUMNS = [RECORD_ID, "column", "rule", "value"]
 
@@ -57,45 +59,53 @@ class Normaliser:
 
     def __post_init__(self) -> None:
         self.missing_markers = {m.strip().casefold() for m in self.contract.spec.missing_values}
+        self.decimal_comma = self.contract.spec.decimal_comma
+        # the manifest's view of each feature: the spellings come from where the service reads them
+        self.specs = {name: feature_spec(name, feature) for name, feature in self.contract.features.items()}
 
     def _record(self, bad: pd.Series, column: str, rule: str, raw: pd.Series) -> None:
         for record_id, value in zip(self.frame.loc[bad, RECORD_ID], raw[bad], strict=True):
             self.errors.append({RECORD_ID: record_id, "column": column, "rule": rule, "value": value})
 
-    def _text(self, column: str) -> tuple[pd.Series, pd.Series]:
-        raw = self.frame[column].astype(str).str.strip()
-        return raw, raw.str.casefold().isin(self.missing_markers)
+    def _text(self, name: str) -> tuple[pd.Series, pd.Series]:
+        """The feature's stripped text and where it means 'not recorded': a missing marker of the whole contract or
+        one of the feature's own missing codes (read as missing, never as a value)."""
+        raw = self.frame[self.contract.source_column(name)].astype(str).str.strip()
+        folded = raw.str.casefold()
+        missing = folded.isin(self.missing_markers)
+        codes = missing_codes(self.specs[name])
+        if codes:
+            coded = {value: codes.matches_text(value, self.decimal_comma) for value in folded.unique()}
+            missing |= folded.map(coded).astype(bool)
+        return raw, missing
 
     def numeric(self, name: str, feature: NumericFeature) -> pd.Series:
-        column = self.contract.source_column(name)
-        raw, missing = self._text(column)
-        text = raw.str.replace(",", ".", regex=False) if self.contract.spec.decimal_comma else raw
+        raw, missing = self._text(name)
+        text = raw.str.replace(",", ".", regex=False) if self.decimal_comma else raw
         values = pd.to_numeric(text.where(~missing), errors="coerce")
         self._record(~missing & values.isna(), name, "type: number", raw)
         if feature.convert is not None:
             values = values * feature.convert.factor + feature.convert.offset
         return values.astype(float)
 
+    def _spelled(self, name: str, raw: pd.Series) -> pd.Series:
+        """Each value's meaning under the feature's spellings (the shared normaliser); NaN where none."""
+        spec = self.specs[name]
+        lookup = spelling_lookup(spec)
+        keys = {value: spelling_key(spec["type"], value) for value in raw.unique()}
+        return raw.map({value: lookup[key] for value, key in keys.items() if key in lookup})
+
     def binary(self, name: str, feature: BinaryFeature) -> pd.Series:
-        column = self.contract.source_column(name)
-        raw, missing = self._text(column)
-        lookup = {v.strip().casefold(): 1.0 for v in feature.true_values}
-        lookup.update({v.strip().casefold(): 0.0 for v in feature.false_values})
-        folded = raw.str.casefold().map(_integral_text)
-        values = folded.map(lookup)
+        raw, missing = self._text(name)
+        values = self._spelled(name, raw).astype(float)
         allowed = "/".join([*feature.true_values, *feature.false_values])
         self._record(~missing & values.isna(), name, f"binary: one of {allowed}", raw)
         return values.where(~missing).astype(float)
 
     def category(self, name: str, feature: CategoryFeature) -> pd.Series:
-        column = self.contract.source_column(name)
-        raw = self.frame[column].astype(str).str.strip()
-        lookup: dict[str, str] = {}
-        for code, category in feature.categories.items():
-            for spelling in (code, *category.spellings):
-                lookup[spelling.strip().casefold()] = code
-        codes = raw.str.casefold().map(lookup)
-        missing = codes.isna() & raw.str.casefold().isin(self.missing_markers)
+        raw, missing = self._text(name)
+        codes = self._spelled(name, raw)
+        missing = codes.isna() & missing  # a listed spelling wins over a missing marker ('' may spell `U`)
         self._record(codes.isna() & ~missing, name, f"category: one of {'/'.join(feature.categories)} or a listed "
                      "spelling", raw)
         return codes
@@ -113,15 +123,6 @@ class Normaliser:
         self._record(labels.isna(), OUTCOME_CODE, f"a code the contract maps to a triage class ({self.contract.path}: "
                      "outcome.classes)", codes)
         return codes, labels
-
-
-def _integral_text(value: str) -> str:
-    """'1.0' and '0.0' (numbers exported from a float column) read as '1' and '0'."""
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return str(int(number)) if number.is_integer() else value
 
 
 def derive_labels(codes: pd.Series, contract: Contract) -> pd.Series:
