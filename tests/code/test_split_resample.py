@@ -83,3 +83,29 @@ def test_a_rare_class_of_three_patients_reaches_every_part(frame):
     small = frame[(frame[LABEL_COLUMN] != "orphan") | frame[PATIENT_ID].isin(rare)]
     parts = split(small, SETTINGS, seed=1, holdout=set(), classes=CLASSES)
     assert all((part[LABEL_COLUMN] == "orphan").any() for part in parts.values())
+
+
+def test_class_aware_sample_keeps_every_rare_case_and_weights_the_rest_back(labelled_cohort, contract):
+    from triage.data.resample import INCLUSION_WEIGHT, class_aware_sample
+
+    full = labelled_cohort[LABEL_COLUMN].value_counts()
+    sample = class_aware_sample(labelled_cohort, 2000, seed=3)
+    kept = sample[LABEL_COLUMN].value_counts()
+    assert len(sample) == 2000 and kept["orphan"] == full["orphan"]  # the rare class whole
+    capped = kept[kept < full[kept.index]]
+    assert len(capped) >= 1 and capped.max() - capped.min() <= 1  # the common classes cut to one common cap
+    weighted = sample.groupby(LABEL_COLUMN)[INCLUSION_WEIGHT].sum()
+    assert np.allclose(weighted[full.index], full.to_numpy())  # inverse-probability weights restore each class
+    same = resample(sample, contract, {"method": "class_weights"}, 0.5, seed=1)
+    whole = resample(labelled_cohort, contract, {"method": "class_weights"}, 0.5, seed=1)
+    assert np.isclose(same["sample_weight"].sum(), whole["sample_weight"].sum())  # weighted as the whole part
+    assert class_aware_sample(labelled_cohort, None, seed=3)[INCLUSION_WEIGHT].eq(1.0).all()
+
+
+def test_oversampling_a_class_aware_sample_is_refused(labelled_cohort, contract):
+    from triage.data.checks import TrainingDataError
+    from triage.data.resample import class_aware_sample
+
+    with pytest.raises(TrainingDataError, match="train.max_rows"):
+        resample(class_aware_sample(labelled_cohort, 2000, seed=3), contract,
+                 {"method": "random_over", "target_ratio": 0.25}, 0.5, seed=1)

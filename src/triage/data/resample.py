@@ -1,16 +1,53 @@
-"""Rebalancing of the training part only (none | class_weights | random_over | smote_nc).
+"""Rebalancing of the training part only (none | class_weights | random_over | smote_nc), and the class-aware
+sample that keeps training on one node when the training part is larger than `train.max_rows`.
 
 The output always carries a `sample_weight` column, so training has one interface whatever the method.
+
+The sample keeps every case of the rare classes and subsamples the common ones down to one common cap (water
+filling), each kept row carrying its inverse inclusion probability (`inclusion_weight`, n_class / kept_class). Class
+weights are then computed on the weighted counts, so a sampled training part is weighted as the whole one would be:
+the model sees the population's class balance, and the rare classes lose nothing.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from triage.contract import Contract
+from triage.data.checks import TrainingDataError
 from triage.data.columns import LABEL_COLUMN
 
 METHODS = ("none", "class_weights", "random_over", "smote_nc")
+INCLUSION_WEIGHT = "inclusion_weight"
+
+
+def class_quotas(counts: pd.Series, max_rows: int) -> dict[str, int]:
+    """Rows kept per class: every class under a common cap whole, the others at the cap, the total `max_rows`."""
+    remaining, quotas = max_rows, {}
+    ordered = counts.sort_values(kind="stable")
+    for position, (label, count) in enumerate(ordered.items()):
+        cap = remaining // (len(ordered) - position)
+        quotas[str(label)] = int(min(count, cap))
+        remaining -= quotas[str(label)]
+    return quotas
+
+
+def class_aware_sample(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+    """The rows of `frame` to train on when it has more than `max_rows` (else all), with `inclusion_weight`."""
+    if not max_rows or len(frame) <= max_rows:
+        return frame.assign(**{INCLUSION_WEIGHT: 1.0})
+    labels = frame[LABEL_COLUMN].astype(str)
+    quotas = class_quotas(labels.value_counts(), int(max_rows))
+    rng = np.random.default_rng(seed)
+    kept, weights = [], np.ones(len(frame))
+    for label in sorted(quotas):
+        rows = np.flatnonzero(labels.to_numpy() == label)
+        chosen = np.sort(rng.choice(rows, quotas[label], replace=False)) if quotas[label] < len(rows) else rows
+        weights[chosen] = len(rows) / max(len(chosen), 1)
+        kept.append(chosen)
+    order = np.sort(np.concatenate(kept))
+    return frame.iloc[order].assign(**{INCLUSION_WEIGHT: weights[order]}).reset_index(drop=True)
 
 
 def oversampling_targets(labels: pd.Series, target_ratio: float) -> dict[str, int]:
@@ -19,8 +56,9 @@ def oversampling_targets(labels: pd.Series, target_ratio: float) -> dict[str, in
     return {label: max(int(count), floor) for label, count in counts.items()}
 
 
-def class_weights(labels: pd.Series, power: float) -> pd.Series:
-    counts = labels.value_counts()
+def class_weights(labels: pd.Series, power: float, inclusion: pd.Series | None = None) -> pd.Series:
+    """(n_max / n_class) ** power, the counts weighted by `inclusion` (a class-aware sample's) when given."""
+    counts = labels.value_counts() if inclusion is None else inclusion.groupby(labels.to_numpy()).sum()
     return labels.map((counts.max() / counts) ** power).astype(float)
 
 
@@ -47,12 +85,18 @@ def smote_nc(frame: pd.DataFrame, contract: Contract, targets: dict[str, int], s
 
 
 def resample(train: pd.DataFrame, contract: Contract, settings: dict, power: float, seed: int) -> pd.DataFrame:
+    """`train` may be a class-aware sample (an `inclusion_weight` column): its weights carry into sample_weight."""
     method = settings["method"]
     frame = train[[*contract.feature_names, LABEL_COLUMN]].copy()
+    inclusion = train.get(INCLUSION_WEIGHT)
     if method == "none":
-        return frame.assign(sample_weight=1.0)
+        return frame.assign(sample_weight=1.0 if inclusion is None else inclusion.to_numpy())
     if method == "class_weights":
-        return frame.assign(sample_weight=class_weights(frame[LABEL_COLUMN], power).to_numpy())
+        weights = class_weights(frame[LABEL_COLUMN], power, inclusion).to_numpy()
+        return frame.assign(sample_weight=weights if inclusion is None else weights * inclusion.to_numpy())
+    if inclusion is not None and (inclusion != 1.0).any():
+        raise TrainingDataError(f"resample.method {method!r} cannot weight a class-aware sample (train.max_rows): "
+                                "use none or class_weights, or raise train.max_rows above the training rows")
     targets = oversampling_targets(frame[LABEL_COLUMN], settings["target_ratio"])
     if method == "random_over":
         from imblearn.over_sampling import RandomOverSampler

@@ -68,8 +68,16 @@ def orphan_decision_text(manifest: dict) -> str:
         return ("Orphan decision: **none**. The training data has no orphan class, so this model never answers "
                 "\"compatible with an orphan disease\"; a rare disease shows at most as the specialist-review flag.")
     target = manifest.get("params", {}).get("evaluate", {}).get("orphan_recall_target", "?")
-    return (f"Orphan decision: P(orphan) ≥ {manifest['thresholds']['orphan']:.4f} (tuned on validation for orphan "
-            f"recall {target}).")
+    text = (f"Orphan decision: P(orphan) ≥ {manifest['thresholds']['orphan']:.4f} (cross-fitted on the training and "
+            f"validation parts, out of fold and grouped by patient, for orphan recall {target}).")
+    point = manifest.get("orphan_operating_point")
+    if point:
+        stated = point["at_stated_prevalence"]
+        text += (f" On the test part ({point['cases']} orphan cases): sensitivity {point['sensitivity']:.3f} "
+                 f"(95 % CI {point['sensitivity_ci'][0]:.3f}–{point['sensitivity_ci'][1]:.3f}), specificity "
+                 f"{point['specificity']:.4f}, LR+ {point['lr_positive']}, LR− {point['lr_negative']}; at a "
+                 f"prevalence of {stated['prevalence']:g}, PPV {stated['ppv']:.3f} and NPV {stated['npv']:.5f}.")
+    return text
 
 
 def known_limits(manifest: dict, simulated: bool) -> list[str]:

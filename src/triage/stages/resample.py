@@ -1,5 +1,5 @@
-"""Stage `resample`: rebalance the training part (triage.data.resample); class counts before and after go to
-reports/resample.json."""
+"""Stage `resample`: rebalance the training part (triage.data.resample), first taking the class-aware sample when
+it has more than `train.max_rows` rows; class counts before and after go to reports/resample.json."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 
 from triage import config
 from triage.contract import contract_from_params
-from triage.data.resample import resample, resample_report
+from triage.data.resample import class_aware_sample, resample, resample_report
 from triage.tables import write_json, write_parquet
 
 log = config.stage_logger("resample")
@@ -17,7 +17,11 @@ def main() -> None:
     params = config.load_params()
     contract = contract_from_params(params)
     train = pd.read_parquet(config.TRAIN)
-    out = resample(train, contract, params["resample"], params["train"]["class_weight_power"],
+    sample = class_aware_sample(train, params["train"].get("max_rows"), params["base"]["seed"])
+    if len(sample) < len(train):
+        log.info("class-aware sample: %d of %d training rows (train.max_rows), every rare case kept", len(sample),
+                 len(train))
+    out = resample(sample, contract, params["resample"], params["train"]["class_weight_power"],
                    params["base"]["seed"])
     write_parquet(out, config.TRAIN_RESAMPLED)
     report = resample_report(train, out, params["resample"]["method"], contract.classes)

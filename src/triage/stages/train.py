@@ -20,6 +20,7 @@ from dvclive import Live
 
 from triage import config
 from triage.contract import contract_from_params
+from triage.data.resample import class_aware_sample
 from triage.model.crossfit import crossfit_orphan_threshold
 from triage.model.knowledge import knowledge_from_params
 from triage.model.training import CURVE_EVERY, fit_baselines, fit_triage_model, training_curves
@@ -55,7 +56,8 @@ def main() -> None:
              time.perf_counter() - started)
     original = pd.read_parquet(config.TRAIN)
     baselines = fit_baselines(original, contract, settings, seed)
-    threshold = crossfit_orphan_threshold(pd.concat([original, pd.read_parquet(config.VALID)], ignore_index=True),
+    development = pd.concat([original, pd.read_parquet(config.VALID)], ignore_index=True)
+    threshold = crossfit_orphan_threshold(class_aware_sample(development, settings.get("max_rows"), seed),
                                           contract, params, knowledge, log.info)
     if threshold is not None:
         log.info("orphan threshold %.4f, cross-fitted on %d out-of-fold orphan cases (%d folds)", threshold.value,
