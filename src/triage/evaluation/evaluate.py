@@ -17,6 +17,8 @@ estimate (`evidence`) let the gate refuse a verdict on too few cases. Recall per
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
@@ -42,19 +44,36 @@ from triage.simulation.generative import GenerativeModel
 from triage.simulation.vocabulary import red_flag_columns
 from triage_shared.decision import decide, needs_review
 
+SCORING_BATCH_ROWS = 50_000  # rows scored at once: every scorer's temporaries stay bounded (the Bayes posterior
+                             # holds rows x diseases matrices), whatever the size of the test part
+
+
+def in_batches(frame: pd.DataFrame, score: Callable[[pd.DataFrame], np.ndarray],
+               rows: int = SCORING_BATCH_ROWS) -> np.ndarray:
+    """`score` applied to consecutive slices of `frame`, the class probabilities concatenated in row order."""
+    if len(frame) <= rows:
+        return score(frame)
+    return np.concatenate([score(frame.iloc[start:start + rows]) for start in range(0, len(frame), rows)])
+
 
 def method_probabilities(pipeline, baselines: dict, valid: pd.DataFrame, test: pd.DataFrame, contract: Contract,
-                         generative: GenerativeModel | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                         generative: GenerativeModel | None) -> dict[str, tuple[np.ndarray | None, np.ndarray]]:
     """Validation and test class probabilities of the baselines and (simulated cohort) the Bayes limit, whose
-    thresholds are tuned on validation, and the model's test probabilities (its threshold comes from train)."""
-    x_valid, x_test = feature_matrix(valid, contract), feature_matrix(test, contract)
-    out = {"model": (None, pipeline.predict_proba(x_test))}
+    thresholds are tuned on validation, and the model's test probabilities (its threshold comes from train); each
+    scored in batches."""
+    def model_of(estimator) -> Callable[[pd.DataFrame], np.ndarray]:
+        return lambda part: estimator.predict_proba(feature_matrix(part, contract))
+
+    out: dict[str, tuple[np.ndarray | None, np.ndarray]] = {"model": (None, in_batches(test, model_of(pipeline)))}
     for name, estimator in baselines.items():
-        out[name] = (estimator.predict_proba(x_valid), estimator.predict_proba(x_test))
+        out[name] = (in_batches(valid, model_of(estimator)), in_batches(test, model_of(estimator)))
     if rule_applies(contract):
-        out["rule"] = (rule_scores(valid, red_flag_columns()), rule_scores(test, red_flag_columns()))
+        def rule(part: pd.DataFrame) -> np.ndarray:
+            return rule_scores(part, red_flag_columns())
+
+        out["rule"] = (in_batches(valid, rule), in_batches(test, rule))
     if generative is not None:
-        out["bayes"] = (generative.posterior(valid), generative.posterior(test))
+        out["bayes"] = (in_batches(valid, generative.posterior), in_batches(test, generative.posterior))
     return out
 
 
