@@ -53,6 +53,8 @@ def add_contract_commands(commands) -> None:
                  "validate a contract file (and optionally an extract under it)")
     check.add_argument("contract")
     check.add_argument("--extract", default=None, help="ingest and validate this extract (or directory) in memory")
+    check.add_argument("--params", default=None, help="params file whose validate.max_bad_fraction applies "
+                       "(default: $TRIAGE_PARAMS, else params.yaml)")
 
 
 def add_store_commands(commands) -> None:

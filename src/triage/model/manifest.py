@@ -16,8 +16,8 @@ from triage_shared.artifacts import ARTIFACT, UNREGISTERED
 from triage_shared.classes import NO_ORPHAN_DECISION, REVIEW_MESSAGE_ES
 from triage_shared.onnx import INPUT_NAME
 
-HEADLINE = ("macro_f1", "macro_f1_decision", "roc_auc_ovr_macro", "balanced_accuracy", "orphan_recall", "orphan_recall_lower",
-            "orphan_precision", "orphan_pr_auc", "brier", "ece", "specialist_review_share")
+HEADLINE = ("macro_f1", "macro_f1_decision", "roc_auc_ovr_macro", "balanced_accuracy", "orphan_recall",
+            "orphan_recall_lower", "orphan_precision", "orphan_pr_auc", "brier", "ece", "specialist_review_share")
 PARAM_SECTIONS = ("split", "resample", "train", "knowledge", "evaluate")
 
 
