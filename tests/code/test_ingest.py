@@ -10,7 +10,7 @@ import pytest
 from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
 from triage.data.extracts import SIMULATED_MARKER, ExtractError, list_extracts, write_simulated_marker
 from triage.data.ingest import derive_labels, ingest, pseudonymise
-from triage.data.validation import ValidationFailed, validate
+from triage.data.validation import ValidationFailed, check_bad_fraction, validate
 from triage.simulation.mess import as_text
 from triage.tables import write_csv as write_safe_csv
 from triage_shared.pseudonym import DEVELOPMENT_KEY, KEY_VARIABLE
@@ -109,16 +109,19 @@ def test_empty_file_and_empty_directory_fail_clearly(raw_dir, contract, keyed):
 
 def test_header_only_file_fails_the_bad_fraction_rule(raw_dir, clean_cohort, contract, keyed):
     write_csv(as_text(clean_cohort.head(0)), raw_dir)
-    with pytest.raises(ValidationFailed, match="0 of 0 rows"):
-        run(raw_dir, contract)
+    _, _, accounting = run(raw_dir, contract)
+    with pytest.raises(ValidationFailed, match="0 rows"):
+        check_bad_fraction(accounting, 0.5)
 
 
 def test_all_rows_bad_fails_naming_the_most_common_rule(raw_dir, clean_cohort, contract, keyed):
     text = as_text(clean_cohort.head(40))
     text["age_years"] = "150"
     write_csv(text, raw_dir)
+    _, _, accounting = run(raw_dir, contract, max_bad_fraction=0.05)
+    assert accounting["refused"] and accounting["max_bad_fraction"] == 0.05
     with pytest.raises(ValidationFailed, match=r"40 of 40 rows.*age_years: in_range\(0, 120\) \(40 rows\)"):
-        run(raw_dir, contract, max_bad_fraction=0.05)
+        check_bad_fraction(accounting, 0.05)
 
 
 def test_duplicates_only_extract(raw_dir, clean_cohort, contract, keyed):

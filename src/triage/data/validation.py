@@ -1,7 +1,12 @@
 """Validation of the ingested table against the contract (Pandera, lazily) and the quarantine of bad rows.
 
 Every failing row goes to quarantine with its reasons (column, rule, value) as strict JSON, including the values
-ingest could not parse. The accounting rows_in = rows_clean + rows_quarantined + rows_duplicate is checked.
+ingest could not parse. A reason never carries the value of an identifier or personal-data column, and a malformed
+row's (wrong number of fields) carries no value at all: its cells may have shifted from such a column. The accounting
+rows_in = rows_clean + rows_quarantined + rows_duplicate is checked.
+
+`validate` never refuses for the share of bad rows: it records the limit and the verdict in the accounting, so a
+caller writes the quarantine and the accounting first and then calls `check_bad_fraction`, which raises.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import pandera.pandas as pa
 
 from triage.contract import BinaryFeature, CategoryFeature, Contract, NumericFeature
 from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
-from triage.data.extracts import RECORD_ID
+from triage.data.extracts import RECORD_ID, ROW_FAULT_COLUMN
 from triage.errors import UserError
 
 
@@ -68,6 +73,8 @@ def contract_failures(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     if missing:
         raise ValidationFailed(f"validate: column {missing[0]!r} is missing (rule: required by the contract)"
                                + (f"; also missing: {', '.join(missing[1:])}" if len(missing) > 1 else ""))
+    if frame.empty:  # no row can fail, and the dtypes of empty columns mean nothing (check_bad_fraction refuses)
+        return pd.DataFrame(columns=["position", "column", "rule", "value"])
     try:
         schema.validate(frame, lazy=True)
     except (pa.errors.SchemaErrors, pa.errors.SchemaError) as errors:
@@ -85,10 +92,26 @@ def contract_failures(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
 
 
 def _shown(value: object) -> str | None:
-    """A failing value as text for the quarantine file (NaN and None: null, never the non-JSON NaN)."""
-    if value is None or (isinstance(value, float) and value != value):
+    """A failing value as text for the quarantine file (NaN, NA and None: null, never the non-JSON NaN)."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return None
     return str(value)
+
+
+def private_columns(contract: Contract) -> set[str]:
+    """Columns (canonical and as in the extract) whose values never reach a reason: identifiers and personal data."""
+    ids = contract.spec.identifiers
+    return {PATIENT_ID, VISIT_ID, *ids.other, *(c for c in (ids.patient, ids.visit) if c), *contract.spec.personal_data}
+
+
+def withhold_values(reasons: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """Reasons as they may be written: a malformed row keeps only its row fault, without a value (its other cells
+    may hold a shifted name or identifier); any reason about an identifier or personal-data column loses its value."""
+    malformed = reasons["column"] == ROW_FAULT_COLUMN
+    reasons = reasons[malformed | ~reasons["position"].isin(reasons.loc[malformed, "position"])]
+    withheld = reasons["column"].isin(private_columns(contract)) | (reasons["column"] == ROW_FAULT_COLUMN)
+    values = [None if hidden else _shown(value) for value, hidden in zip(reasons["value"], withheld, strict=True)]
+    return reasons.assign(value=pd.Series(values, index=reasons.index, dtype=object))
 
 
 def source_names(contract: Contract) -> dict[str, str]:
@@ -114,6 +137,7 @@ def quarantine_reasons(frame: pd.DataFrame, parse_errors: pd.DataFrame, contract
     position = pd.Series(range(len(frame)), index=frame[RECORD_ID])
     parsed = parse_errors.assign(position=parse_errors[RECORD_ID].map(position))
     reasons = pd.concat([parsed[["position", "column", "rule", "value"]], failures], ignore_index=True)
+    reasons = withhold_values(reasons, contract)
     names = source_names(contract)
     reasons["column"] = reasons["column"].map(lambda column: names.get(column, column))
     # a value ingest could not parse is missing now: drop the follow-on failure of the same cell (a missing value
@@ -121,32 +145,65 @@ def quarantine_reasons(frame: pd.DataFrame, parse_errors: pd.DataFrame, contract
     reasons = reasons.drop_duplicates(subset=["position", "column"], keep="first")
     if reasons.empty:
         return pd.Series(dtype=object)
-    reasons["value"] = reasons["value"].map(_shown)
     return reasons.groupby("position")[["column", "rule", "value"]].apply(
         lambda part: json.dumps(part.to_dict(orient="records"), ensure_ascii=False, allow_nan=False))
 
 
 def validate(frame: pd.DataFrame, parse_errors: pd.DataFrame, stats: dict, contract: Contract,
              max_bad_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The clean table, the quarantine and the accounting, with `max_bad_fraction` and the verdict (`refused`) in it.
+    It raises only for a table-level fault (a missing column); a refusal is `check_bad_fraction`'s, after the caller
+    has written what was refused."""
     reasons = quarantine_reasons(frame, parse_errors, contract)
     bad = frame.index.isin(reasons.index)
     quarantine = frame[bad].assign(reasons=reasons.reindex(frame.index[bad]).to_numpy())
     quarantine = quarantine[[RECORD_ID, "reasons", *(c for c in frame.columns if c != RECORD_ID)]]
     clean = frame[~bad].drop(columns=[RECORD_ID]).reset_index(drop=True)
+    accounting = row_accounting(stats, len(frame), len(clean), quarantine)
+    # no `refusal` text here: the intake's accounting has its own `refusal` key, which this would overwrite
+    accounting.update(max_bad_fraction=max_bad_fraction, refused=refusal(accounting, max_bad_fraction) is not None)
+    return clean, quarantine, accounting
+
+
+def row_accounting(stats: dict, rows_out: int, rows_clean: int, quarantine: pd.DataFrame) -> dict:
+    """rows_in = rows_clean + rows_quarantined + rows_duplicate (checked), and the reasons by rule."""
     duplicates = stats["rows_exact_duplicate"] + stats["rows_near_duplicate"]
     rule_counts = Counter(f"{r['column']}: {r['rule']}" for text in quarantine["reasons"] for r in json.loads(text))
-    accounting = {"rows_in": stats["rows_in"], "rows_clean": len(clean), "rows_quarantined": len(quarantine),
+    accounting = {"rows_in": stats["rows_in"], "rows_clean": rows_clean, "rows_quarantined": len(quarantine),
                   "rows_duplicate": duplicates, "rows_exact_duplicate": stats["rows_exact_duplicate"],
                   "rows_near_duplicate": stats["rows_near_duplicate"],
-                  "quarantine_share": round(len(quarantine) / max(len(frame), 1), 6),
+                  "quarantine_share": round(len(quarantine) / max(rows_out, 1), 6),
                   "reasons": dict(rule_counts.most_common()),
                   "extracts": stats.get("extracts", {}),
                   "columns_not_in_contract": stats.get("columns_not_in_contract", {}),
                   "contract": stats.get("contract", {})}
-    if accounting["rows_clean"] + accounting["rows_quarantined"] + duplicates != accounting["rows_in"]:
+    if rows_clean + len(quarantine) + duplicates != accounting["rows_in"]:
         raise AssertionError(f"validate: accounting does not add up: {accounting}")
-    if len(frame) == 0 or accounting["quarantine_share"] > max_bad_fraction:
-        top = ", ".join(f"{k} ({v} rows)" for k, v in rule_counts.most_common(3)) or "no rows at all"
-        raise ValidationFailed(f"validate: {len(quarantine)} of {len(frame)} rows fail the contract, above "
-                               f"validate.max_bad_fraction={max_bad_fraction}; most common: {top}")
-    return clean, quarantine, accounting
+    return accounting
+
+
+def refusal(accounting: dict, max_bad_fraction: float) -> str | None:
+    """Why the rows as a whole are refused, on one line (None: accepted): no rows at all, a quarantine share above
+    the limit, or no clean row left."""
+    rows_in, quarantined = accounting["rows_in"], accounting["rows_quarantined"]
+    top = ", ".join(f"{rule} ({count} rows)" for rule, count in list(accounting["reasons"].items())[:3])
+    if rows_in == 0:
+        message = "0 rows: the extracts hold a header and no data rows (rule: the extracts hold rows)"
+    elif accounting["quarantine_share"] > max_bad_fraction:
+        message = (f"{quarantined} of {rows_in - accounting['rows_duplicate']} rows fail the contract "
+                   f"({accounting['quarantine_share']:.1%}), above validate.max_bad_fraction={max_bad_fraction}; "
+                   f"most common: {top}")
+    elif accounting["rows_clean"] == 0:
+        message = (f"0 rows left clean of {rows_in} rows in ({quarantined} quarantined, "
+                   f"{accounting['rows_duplicate']} duplicates)" + (f"; most common: {top}" if top else ""))
+    else:
+        return None
+    return "validate: " + " ".join(message.split())
+
+
+def check_bad_fraction(accounting: dict, max_bad_fraction: float) -> None:
+    """Raises ValidationFailed (one line: the limit, the fraction, the most common reasons) when the rows are refused
+    under `max_bad_fraction`; call it after writing the quarantine and the accounting, so the refusal can be seen."""
+    message = refusal(accounting, max_bad_fraction)
+    if message is not None:
+        raise ValidationFailed(message)

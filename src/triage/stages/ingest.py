@@ -26,7 +26,8 @@ def main() -> None:
     log.info("contract %s %s (%s); %d extract(s)", contract.name, contract.version, contract.path, len(paths))
     result = ingest(paths, contract, progress=log.info)
     write_parquet(result.table, config.INGESTED)
-    write_parquet(result.errors.astype(str), config.PARSE_ERRORS)
+    # text columns, a missing value (the row fault of a malformed row has none) kept missing, never the text "None"
+    write_parquet(result.errors.astype("string"), config.PARSE_ERRORS)
     write_json(result.stats, config.INGEST_STATS)
     stats = result.stats
     log.info("rows in %d: %d exact and %d near duplicates dropped, %d rows out (%d with parse errors)",
