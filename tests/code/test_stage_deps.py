@@ -84,8 +84,9 @@ def test_each_stage_depends_on_all_the_code_it_runs(name):
 def test_stage_modules_are_entry_points_never_imported():
     importers = []
     for path in [*SRC.rglob("*.py"), *(REPO / "tests").rglob("*.py"), *(REPO / "service").rglob("*.py")]:
-        if re.search(r"^\s*(from triage\.stages\b|import triage\.stages\b)", path.read_text(encoding="utf-8"),
-                     re.MULTILINE):
+        # the runner (`python -m triage.stages <name>`) may be called by tests: it is not a stage
+        if re.search(r"^\s*(from triage\.stages\b(?!\.__main__ )|import triage\.stages\b)",
+                     path.read_text(encoding="utf-8"), re.MULTILINE):
             importers.append(str(path.relative_to(REPO)))
     assert importers == [], f"stage modules imported as libraries by {importers}"
 

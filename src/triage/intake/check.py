@@ -60,15 +60,14 @@ def check_extract(path: Path, shown: str, contract: Contract, key: str, max_bad_
         if result.table.empty:
             return _refused(relabel, result.stats, f"{shown}: no rows left after ingest (rows in "
                             f"{result.stats['rows_in']}, all duplicates or none at all) (rule: an extract has rows)")
-        # the limit is applied below, so that a refused extract still gets its full accounting
-        _, quarantine, accounting = validate(result.table, result.errors, result.stats, contract, 1.0)
+        # validate records the limit and its verdict (`refused`) in the accounting and never raises for it
+        _, quarantine, accounting = validate(result.table, result.errors, result.stats, contract, max_bad_fraction)
     except (ExtractError, ValidationFailed) as error:
         return _refused(relabel, {}, relabel.text(str(error)))
     accounting = {**accounting, "extracts": relabel.keys(accounting["extracts"]),
-                  "columns_not_in_contract": relabel.keys(accounting["columns_not_in_contract"]),
-                  "max_bad_fraction": max_bad_fraction}
+                  "columns_not_in_contract": relabel.keys(accounting["columns_not_in_contract"])}
     quarantine = relabel.record_ids(quarantine)
-    refused = accounting["quarantine_share"] > max_bad_fraction
+    refused = bool(accounting["refused"])
     labelled = 0 if refused else int(accounting["rows_clean"])  # a refused extract brings no rows
     accounting["rows_labelled"] = labelled
     if refused:
