@@ -76,13 +76,18 @@ def triage_pipeline(contract: Contract, settings: dict[str, Any], seed: int,
 
 
 def logistic_baseline(contract: Contract, c: float, seed: int) -> Pipeline:
+    """Multinomial logistic regression fitted by SAG: its sums are plain loops in the order of the seeded sample
+    sequence. The default lbfgs solver runs on OpenBLAS (X @ w, gradients, L-BFGS-B's dot products), whose kernel
+    (SkylakeX, Haswell...) and thread split are chosen per CPU and sum in other orders; lbfgs stops on a tolerance,
+    so those last bits moved the fitted coefficients and the baseline's metrics from one machine to the next."""
     return Pipeline([("preprocess", preprocessing(contract)), ("scale", StandardScaler()),
-                     ("model", LogisticRegression(C=c, class_weight="balanced", max_iter=500,
+                     ("model", LogisticRegression(C=c, class_weight="balanced", solver="sag", max_iter=500,
                                                   random_state=seed))])
 
 
 def forest_baseline(contract: Contract, trees: int, seed: int, threads: int) -> Pipeline:
-    """A random forest on the original (not resampled, unweighted) training part."""
+    """A random forest on the original (not resampled, unweighted) training part. Each tree is seeded, so the fit is
+    the same with any number of threads; predicting, see training.single_threaded_prediction."""
     return Pipeline([("preprocess", preprocessing(contract)),
                      ("model", RandomForestClassifier(n_estimators=trees, min_samples_leaf=3, max_depth=18,
                                                       n_jobs=threads, random_state=seed))])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from triage.contract import Contract
 from triage.model.estimators import forest_baseline, logistic_baseline, triage_pipeline
@@ -53,11 +54,21 @@ def strip_run_metadata(model) -> None:
 
 
 def fit_baselines(original: pd.DataFrame, contract: Contract, settings: dict, seed: int) -> dict[str, Pipeline]:
-    """Logistic regression and a random forest on the original (not resampled) training part."""
+    """Logistic regression and a random forest on the original (not resampled) training part, the same bits on
+    every CPU: the logistic regression's solver does not use BLAS (triage.model.estimators.logistic_baseline), and
+    any BLAS call left in the fits runs on one thread, so no thread split can change a sum's order."""
     x, y = feature_matrix(original, contract), class_targets(original, contract.classes)
-    logistic = logistic_baseline(contract, settings["baselines"]["logreg_c"], seed).fit(x, y)
-    forest = forest_baseline(contract, settings["baselines"]["forest_trees"], seed, settings["threads"]).fit(x, y)
-    return {"logistic_regression": logistic, "random_forest": forest}
+    with threadpool_limits(limits=1, user_api="blas"):
+        logistic = logistic_baseline(contract, settings["baselines"]["logreg_c"], seed).fit(x, y)
+        forest = forest_baseline(contract, settings["baselines"]["forest_trees"], seed, settings["threads"]).fit(x, y)
+    return {"logistic_regression": logistic, "random_forest": single_threaded_prediction(forest)}
+
+
+def single_threaded_prediction(forest: Pipeline) -> Pipeline:
+    """The forest predicts on one thread: with several, each thread adds its trees' probabilities into the shared
+    sum as it finishes, so the order of the additions (and the last bits of every probability) changes from run to
+    run and with the number of cores. Fitting keeps its threads (each tree is seeded)."""
+    return forest.set_params(model__n_jobs=1)
 
 
 def training_curves(model) -> tuple[str | None, list[float], list[float]]:

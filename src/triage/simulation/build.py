@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from triage import config
+from triage.simulation import portable
 from triage.simulation.generative import AGES, GenerativeModel
 from triage.simulation.vocabulary import symptom_columns, symptoms
 from triage_shared.classes import CLASSES
@@ -91,7 +92,7 @@ def build_model(settings: dict[str, Any], seed: int, common: pd.DataFrame | None
         temp_mu=36.75 + 1.9 * p_fever, hr_shift=diseases["hr_shift"].to_numpy(dtype=float) + 14 * p_fever,
         rr_shift=7.0 * p_dyspnea, spo2_mu=97.6 - 3.0 * p_dyspnea + diseases["spo2_shift"].to_numpy(dtype=float),
         sbp_shift=diseases["sbp_shift"].to_numpy(dtype=float),
-        days_mu=np.log(diseases["days_median"].to_numpy(dtype=float) + 0.5),
+        days_mu=portable.log(diseases["days_median"].to_numpy(dtype=float) + 0.5),
         days_sigma=diseases["days_sigma"].to_numpy(dtype=float),
         comorbidity=diseases["comorbidity_rate"].to_numpy(dtype=float), symptom_p=symptom_p,
         vital_missing=np.array([site.missing for site in sites]),
@@ -107,8 +108,8 @@ def _disease_table(common: pd.DataFrame, orphan_profiles: pd.DataFrame, rng: np.
         orphan_rows.append({
             "code": code, "name": group["disease_name"].iloc[0], "triage_class": "orphan", "weight": 1.0,
             "age_mean": rng.uniform(20, 45), "age_sd": 14.0, "child_share": rng.uniform(0.5, 0.95),
-            "male_share": rng.uniform(0.38, 0.62), "days_median": float(np.exp(rng.uniform(np.log(45),
-                                                                                          np.log(900)))),
+            "male_share": rng.uniform(0.38, 0.62), "days_median": float(portable.exp(rng.uniform(portable.log(45.0),
+                                                                                                portable.log(900.0)))),
             "days_sigma": 1.5, "comorbidity_rate": rng.uniform(0.5, 1.5), "hr_shift": 0.0, "sbp_shift": 0.0,
             "spo2_shift": 0.0, "profile": dict(zip(group["symptom"], group["probability"], strict=True)),
         })
@@ -140,7 +141,7 @@ def _zipf_weights(diseases: pd.DataFrame, exponent: float, rng: np.random.Genera
     weights = np.zeros(len(diseases))
     orphan = np.flatnonzero(diseases["triage_class"].to_numpy() == "orphan")
     ranks = rng.permutation(len(orphan)) + 1
-    weights[orphan] = ranks.astype(float) ** -exponent
+    weights[orphan] = portable.power(ranks.astype(float), -exponent)
     return weights
 
 
@@ -177,5 +178,6 @@ def _age_pmf(diseases: pd.DataFrame) -> np.ndarray:
 
 
 def _discrete_normal(mean: float, sd: float) -> np.ndarray:
-    density = np.exp(-0.5 * ((AGES - mean) / sd) ** 2)
+    z = (AGES - mean) / sd
+    density = portable.exp(-0.5 * z * z)
     return density / density.sum()

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from triage.simulation import portable
 from triage.simulation.vocabulary import VITAL_NAMES, symptom_columns
 from triage_shared.classes import CLASSES
 
@@ -34,11 +35,11 @@ TEMP_SD, HR_SD, RR_SD, SPO2_SD, SBP_SD = 0.55, 12.0, 3.0, 1.6, 14.0
 
 
 def heart_rate_base(age: np.ndarray) -> np.ndarray:
-    return 78.0 + 52.0 * np.exp(-age / 4.0)
+    return 78.0 + 52.0 * portable.exp(-age / 4.0)
 
 
 def resp_rate_base(age: np.ndarray) -> np.ndarray:
-    return 15.0 + 22.0 * np.exp(-age / 3.0)
+    return 15.0 + 22.0 * portable.exp(-age / 3.0)
 
 
 def systolic_base(age: np.ndarray) -> np.ndarray:

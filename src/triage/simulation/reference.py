@@ -12,14 +12,18 @@ features, triage.model.knowledge).
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
 from collections import defaultdict
+from decimal import Decimal
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from triage.simulation import portable
 from triage.simulation.vocabulary import symptoms
 
 # HPO frequency terms and the published bands (Köhler et al. 2009; RareCrowds patient sampler).
@@ -97,8 +101,13 @@ def vocabulary_distances(terms: list[str]) -> dict[str, list[tuple[str, int]]]:
     return result
 
 
+@cache
 def poisson_cdf(k: int, mean: float = 1.0) -> float:
-    return sum(math.exp(-mean) * mean**i / math.factorial(i) for i in range(k + 1))
+    """P(Poisson(mean) <= k), in decimal arithmetic: the C library's exp has per-CPU variants (FMA or not) that
+    can differ in the last bit, and the table's probabilities are rounded from this."""
+    with decimal.localcontext(prec=portable.PRECISION):
+        rate = Decimal(float(mean))
+        return float(sum((-rate).exp() * rate**i / math.factorial(i) for i in range(k + 1)))
 
 
 def project_profiles(annotations: pd.DataFrame, distances: dict[str, list[tuple[str, int]]],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from triage.simulation import portable
 from triage.simulation.generative import GenerativeModel
 from triage_shared.classes import CLASSES
 
@@ -63,7 +64,7 @@ def _visit_dates(codes: np.ndarray, start_date: str, days: int, rng: np.random.G
     if seasonal.any():
         day_of_year = (start + np.arange(days)).astype("datetime64[D]")
         doy = (day_of_year - day_of_year.astype("datetime64[Y]")).astype(int)
-        weight = 1 + 0.7 * np.cos(2 * np.pi * (doy - 15) / 365.25)
+        weight = 1 + 0.7 * portable.cos(2 * np.pi * (doy - 15) / 365.25)
         offsets[seasonal] = rng.choice(days, size=int(seasonal.sum()), p=weight / weight.sum())
     return (start + offsets).astype(str)
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from triage.model.features import request_records
+from triage.simulation import portable
 from triage.simulation.generative import GenerativeModel
 from triage.simulation.sample import SEASONAL_PREFIXES, sample_cohort
 from triage.simulation.vocabulary import simulated_contract
@@ -20,7 +21,8 @@ from triage_shared.classes import CLASSES, ORPHAN_CLASS
 
 def shifted_model(model: GenerativeModel, settings: dict) -> GenerativeModel:
     """The model with its site weights and diagnosis priors moved as `settings` (params simulate.shift) says."""
-    sites = model.site_weights ** float(settings["site_weight_power"])  # negative power: the small sites dominate
+    # negative power: the small sites dominate (numpy's power has per-CPU code paths: see triage.simulation.portable)
+    sites = portable.power(model.site_weights, float(settings["site_weight_power"]))
     prior = model.prior_given_site.copy()
     codes = [str(code) for code in model.codes]
     factors = np.ones(len(codes))
