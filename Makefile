@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test test-fast lint repro gate bench bench-full bench-byo bench-serve serve clean s3-up s3-down monitor retrain loop-demo \
+.PHONY: setup run test test-fast lint repro gate bench bench-full bench-byo bench-serve serve clean s3-up s3-down spark-up spark-down monitor retrain loop-demo \
 	infra-setup infra-synth infra-test airflow-setup airflow-demo search bench-knowledge
 
 setup: $(VENV)/.installed
@@ -13,7 +13,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml service/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[train,dev]" -e ./service
+	$(BIN)/pip install --quiet -e ".[train,spark,dev]" -e ./service
 	touch $@
 
 run: setup  ## simulate the default cohort and run every stage of the DAG, then print the headline metrics
@@ -48,6 +48,12 @@ s3-up: setup  ## start the local S3 server (SeaweedFS on 127.0.0.1:8333, data in
 
 s3-down:  ## stop it (the data stays in .s3/)
 	$(BIN)/triage s3 down
+
+spark-up: setup  ## start a local Spark standalone cluster (master spark://127.0.0.1:7077 + 2 workers; logs in .spark/logs)
+	$(BIN)/triage spark up
+
+spark-down:  ## stop it
+	$(BIN)/triage spark down
 
 serve: setup  ## serve models/ (after `make run`) on 127.0.0.1:8000; development API key only
 	mkdir -p .serve/model && cp models/triage.onnx .serve/model/model.onnx && cp models/manifest.json .serve/model/
