@@ -161,3 +161,26 @@ def pipeline_workspace(tmp_path_factory) -> Path:
     target = copy_repository(tmp_path_factory.mktemp("repo"), SMALL_PIPELINE)
     run(["dvc", "repro"], target)
     return target
+
+
+def ingest_and_validate(paths, contract: Contract, max_bad_fraction: float = 1.0, key: str | None = None):
+    """The extracts through the pipeline's own executor (local), in memory: (clean, quarantine, accounting)."""
+    from triage.data.ingest import extract_key
+    from triage.executors.local import run_in_memory
+
+    hmac_key, simulated = extract_key(list(paths), key)
+    return run_in_memory(list(paths), contract, hmac_key, simulated, max_bad_fraction, progress=lambda message: None)
+
+
+def ingested_rows(paths, contract: Contract, key: str | None = None) -> pd.DataFrame:
+    """What the ingest stage writes for these extracts: every row through the row kernel, with its reasons."""
+    import tempfile
+
+    from triage.data.ingest import extract_key
+    from triage.executors.local import LocalExecutor
+
+    hmac_key, simulated = extract_key(list(paths), key)
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "ingested.parquet"
+        LocalExecutor().ingest(list(paths), contract, hmac_key, out, simulated, progress=lambda message: None)
+        return pd.read_parquet(out)

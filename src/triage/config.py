@@ -24,7 +24,6 @@ GENERATIVE_MODEL = SIMULATION / "generative_model.npz"
 HOLDOUT_FILE = SIMULATION / "holdout_diagnoses.txt"
 INTERIM = Path("data/interim")
 INGESTED = INTERIM / "ingested.parquet"
-PARSE_ERRORS = INTERIM / "parse_errors.parquet"
 INGEST_STATS = INTERIM / "ingest_stats.json"
 CLEAN = INTERIM / "clean.parquet"
 QUARANTINE = INTERIM / "quarantine.csv"

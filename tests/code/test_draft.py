@@ -8,9 +8,9 @@ import yaml
 from triage.contract import SIMULATED_CONTRACT, load_contract, parse_spec
 from triage.contract.draft import draft_contract
 from triage.data.extracts import list_extracts
-from triage.data.ingest import ingest
-from triage.data.validation import validate
 from triage_shared.pseudonym import KEY_VARIABLE
+
+from ..conftest import ingest_and_validate
 
 
 @pytest.fixture()
@@ -37,8 +37,7 @@ def test_a_draft_of_the_simulators_extract_validates_that_extract(simulator_extr
     assert contract.features["sex"].type == "category" and contract.features["sx_fever"].type == "binary"
     assert contract.features["age_years"].type == "int" and contract.features["temperature_c"].type == "float"
     assert "XX9.9" in spec.outcome.unmapped  # the injected unknown codes are left for the user to map
-    result = ingest(paths, contract, progress=lambda message: None)
-    _, _, accounting = validate(result.table, result.errors, result.stats, contract,
+    _, _, accounting = ingest_and_validate(paths, contract,
                                 params["validate"]["max_bad_fraction"])
     assert accounting["rows_clean"] > 0.95 * accounting["rows_in"]
     assert accounting["columns_not_in_contract"] == {}

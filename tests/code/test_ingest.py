@@ -9,11 +9,13 @@ import pytest
 
 from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
 from triage.data.extracts import SIMULATED_MARKER, ExtractError, list_extracts, write_simulated_marker
-from triage.data.ingest import derive_labels, ingest, pseudonymise
-from triage.data.validation import ValidationFailed, check_bad_fraction, validate
+from triage.data.ingest import derive_labels, pseudonymise
+from triage.data.validation import ValidationFailed, check_bad_fraction
 from triage.simulation.mess import as_text
 from triage.tables import write_csv as write_safe_csv
 from triage_shared.pseudonym import DEVELOPMENT_KEY, KEY_VARIABLE
+
+from ..conftest import ingest_and_validate
 
 
 @pytest.fixture()
@@ -30,8 +32,7 @@ def write_csv(frame: pd.DataFrame, directory, name="extract.csv"):
 
 def run(raw_dir, contract, max_bad_fraction=0.5, incoming=None):
     paths = list_extracts(raw_dir) + (list_extracts(incoming, required=False) if incoming else [])
-    result = ingest(paths, contract, progress=lambda message: None)
-    return validate(result.table, result.errors, result.stats, contract, max_bad_fraction)
+    return ingest_and_validate(paths, contract, max_bad_fraction)
 
 
 def reasons_by_column(quarantine):
@@ -43,7 +44,7 @@ def test_clean_extract_passes_untouched(raw_dir, clean_cohort, contract, keyed):
     clean, quarantine, accounting = run(raw_dir, contract)
     assert (accounting["rows_in"], accounting["rows_clean"], len(quarantine)) == (300, 300, 0)
     assert list(clean.columns) == [PATIENT_ID, VISIT_ID, VISIT_DATE, SITE_ID, *contract.feature_names, OUTCOME_CODE,
-                                   LABEL_COLUMN]
+                                   LABEL_COLUMN, "record_id", "record_order"]  # where each row came from
 
 
 def test_messy_extracts_are_accounted_exactly(raw_dir, messy_cohort, contract, keyed):

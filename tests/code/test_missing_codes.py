@@ -14,10 +14,11 @@ import yaml
 from triage.cli import main
 from triage.contract import ContractFileError, load_contract
 from triage.contract.draft import check_command
-from triage.data.ingest import ingest
-from triage.data.validation import ValidationFailed, validate
+from triage.data.validation import ValidationFailed
 from triage.errors import UserError
 from triage_shared.pseudonym import KEY_VARIABLE
+
+from ..conftest import ingest_and_validate, ingested_rows
 
 CONTRACT = {
     "contract": {"name": "heart", "version": "1.0.0"},
@@ -57,14 +58,14 @@ def test_missing_codes_are_read_as_missing_not_as_values(tmp_path, keyed):
     path = extract(tmp_path, [(1, "cleveland", "233", "normal", "TRUE", "0"), (2, "switzerland", "0", "?", "-9", "1"),
                               (3, "switzerland", "0.0", " ? ", "FALSE", "1"), (4, "switzerland", "0,0", "-9", "-9.0",
                                                                              "0")])
-    result = ingest([path], contract, progress=lambda message: None)
-    assert result.errors.empty
-    assert result.table["chol"].tolist()[0] == 233 and result.table["chol"].isna().tolist() == [False, True, True,
+    rows = ingested_rows([path], contract)
+    assert rows["reasons"].isna().all()
+    assert rows["chol"].tolist()[0] == 233 and rows["chol"].isna().tolist() == [False, True, True,
                                                                                                   True]
-    assert result.table["thal"].isna().tolist() == [False, True, True, True]
-    assert result.table["fbs"].tolist()[:1] == [1.0] and result.table["fbs"].isna().tolist() == [False, True, False,
+    assert rows["thal"].isna().tolist() == [False, True, True, True]
+    assert rows["fbs"].tolist()[:1] == [1.0] and rows["fbs"].isna().tolist() == [False, True, False,
                                                                                                    True]
-    _, quarantine, accounting = validate(result.table, result.errors, result.stats, contract, 1.0)
+    _, quarantine, accounting = ingest_and_validate([path], contract, 1.0)
     assert accounting["rows_clean"] == 4 and quarantine.empty  # the site is kept, and 0 mg/dL is never trained on
 
 
@@ -73,8 +74,7 @@ def test_without_the_code_the_zero_is_quarantined(tmp_path, keyed):
     contract = load_contract(write_contract(tmp_path, {**CONTRACT, "features": features}))
     path = extract(tmp_path, [(1, "cleveland", "233", "normal", "TRUE", "0"), (2, "switzerland", "0", "fixed",
                                                                                "FALSE", "1")])
-    result = ingest([path], contract, progress=lambda message: None)
-    _, quarantine, _ = validate(result.table, result.errors, result.stats, contract, 1.0)
+    _, quarantine, _ = ingest_and_validate([path], contract, 1.0)
     assert len(quarantine) == 1 and "chol" in quarantine["reasons"].iloc[0]
 
 

@@ -11,11 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, ingest_and_validate
 from triage.contract import load_contract
 from triage.data.extracts import ROW_FAULT_COLUMN, ExtractError, detect_delimiter, list_extracts, read_csv_text
-from triage.data.ingest import ingest
-from triage.data.validation import ValidationFailed, check_bad_fraction, validate
+from triage.data.validation import ValidationFailed, check_bad_fraction
 from triage.simulation.mess import as_text
 from triage.stages.__main__ import run as run_stage
 from triage_shared.pseudonym import KEY_VARIABLE
@@ -87,8 +86,7 @@ def spreadsheet_export(frame: pd.DataFrame) -> bytes:
 def test_a_spreadsheet_export_is_ingested_like_the_original(raw_dir, clean_cohort, contract, keyed):
     text = as_text(clean_cohort.head(40)).reset_index(drop=True)
     (raw_dir / "hoja.csv").write_bytes(spreadsheet_export(text))
-    result = ingest(list_extracts(raw_dir), contract, progress=lambda message: None)
-    clean, quarantine, accounting = validate(result.table, result.errors, result.stats, contract, 0.05)
+    clean, quarantine, accounting = ingest_and_validate(list_extracts(raw_dir), contract, 0.05)
     assert (accounting["rows_in"], len(clean), len(quarantine), accounting["refused"]) == (40, 40, 0, False)
     expected = pd.to_numeric(text["temperature_c"].replace("", None))
     pd.testing.assert_series_equal(clean["temperature_c"], expected, check_names=False, check_dtype=False)
@@ -122,8 +120,7 @@ def header_only(directory: Path, contract, names=("extract.csv",)) -> None:
 def test_header_only_extracts_are_refused_as_0_rows(raw_dir, contract_file, names, keyed):
     contract = load_contract(contract_file)
     header_only(raw_dir, contract, names)
-    result = ingest(list_extracts(raw_dir), contract, progress=lambda message: None)
-    clean, quarantine, accounting = validate(result.table, result.errors, result.stats, contract, 0.05)
+    clean, quarantine, accounting = ingest_and_validate(list_extracts(raw_dir), contract, 0.05)
     assert (len(clean), len(quarantine), accounting["rows_in"], accounting["refused"]) == (0, 0, 0, True)
     with pytest.raises(ValidationFailed) as refused:
         check_bad_fraction(accounting, 0.05)
@@ -135,8 +132,7 @@ def test_no_clean_row_left_is_refused_even_at_a_limit_of_1(raw_dir, clean_cohort
     text = as_text(clean_cohort.head(5))
     text["age_years"] = "abc"
     text.to_csv(raw_dir / "extract.csv", index=False)
-    result = ingest(list_extracts(raw_dir), contract, progress=lambda message: None)
-    _, _, accounting = validate(result.table, result.errors, result.stats, contract, 1.0)
+    _, _, accounting = ingest_and_validate(list_extracts(raw_dir), contract, 1.0)
     with pytest.raises(ValidationFailed, match=r"0 rows left clean of 5 rows in \(5 quarantined"):
         check_bad_fraction(accounting, 1.0)
 

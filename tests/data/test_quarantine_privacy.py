@@ -13,12 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, ingest_and_validate, ingested_rows
 from triage import config
 from triage.contract import load_contract
 from triage.data.extracts import ROW_FAULT_COLUMN, list_extracts
-from triage.data.ingest import ingest
-from triage.data.validation import validate
 from triage.simulation.mess import as_text
 from triage.stages.__main__ import run as run_stage
 from triage_shared.pseudonym import KEY_VARIABLE
@@ -107,8 +105,8 @@ def quarantine_reasons(workspace: Path) -> dict[str, list[dict]]:
 def test_no_identifier_or_personal_value_reaches_a_written_file(workspace):
     assert (run_stage("ingest"), run_stage("validate")) == (0, 0)
     written = written_text(workspace)
-    assert {"data/interim/clean.parquet", "data/interim/quarantine.csv", "data/interim/parse_errors.parquet",
-            "data/interim/ingested.parquet", "reports/validation.json"} <= set(written)
+    assert {"data/interim/clean.parquet", "data/interim/quarantine.csv", "data/interim/ingested.parquet",
+            "data/interim/ingest_stats.json", "reports/validation.json"} <= set(written)
     leaks = {(name, secret) for name, text in written.items() for secret in secrets() if secret in text}
     assert not leaks
     for name in ("full_name", "national_id", "birth_date"):  # personal-data columns are in no output at all
@@ -153,8 +151,8 @@ def test_a_refusal_writes_the_quarantine_and_the_accounting_then_fails_on_one_li
 
 def test_in_memory_ingest_and_validate_leak_nothing(workspace):
     contract = load_contract(workspace / "hostile.yaml")
-    result = ingest(list_extracts(workspace / "raw"), contract, progress=lambda message: None)
-    clean, quarantine, accounting = validate(result.table, result.errors, result.stats, contract, 0.2)
-    tables = [clean, quarantine, result.table, result.errors.astype(str), pd.DataFrame([json.dumps(accounting)])]
+    paths = list_extracts(workspace / "raw")
+    clean, quarantine, accounting = ingest_and_validate(paths, contract, 0.2)
+    tables = [clean, quarantine, ingested_rows(paths, contract), pd.DataFrame([json.dumps(accounting)])]
     text = "\n".join(table.to_csv(index=False) for table in tables)
     assert not [secret for secret in secrets() if secret in text]

@@ -533,12 +533,14 @@ def check_extract(contract: Contract, target: Path, params: Path) -> int:
     """Ingest and validate an extract under the contract in memory: the row accounting, the top reasons, and the
     pipeline's limit on the quarantined share, enforced as `dvc repro` will (a `ValidationFailed`: one line and
     exit 2 through the CLI)."""
-    from triage.data.ingest import ingest
-    from triage.data.validation import check_bad_fraction, validate
+    from triage.data.ingest import extract_key
+    from triage.data.validation import check_bad_fraction
+    from triage.executors.local import run_in_memory
 
     limit = bad_fraction_limit(params)
-    result = ingest(extract_paths(target), contract, progress=lambda message: print(f"  {message}"))
-    _, _, accounting = validate(result.table, result.errors, result.stats, contract, limit)
+    paths = extract_paths(target)
+    key, simulated = extract_key(paths)
+    _, _, accounting = run_in_memory(paths, contract, key, simulated, limit, lambda message: print(f"  {message}"))
     print(f"  rows in {accounting['rows_in']}: clean {accounting['rows_clean']}, quarantined "
           f"{accounting['rows_quarantined']} ({accounting['quarantine_share']:.2%}), duplicates "
           f"{accounting['rows_duplicate']}")

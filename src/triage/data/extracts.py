@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from triage.errors import UserError
 
@@ -36,13 +38,6 @@ SNIFF_RECORDS = 50  # ... at most this many records
 
 class ExtractError(UserError, ValueError):
     """An extract (or the set of them) that cannot be used as a whole: the message names the file and the rule."""
-
-
-@dataclass
-class Extract:
-    path: Path
-    frame: pd.DataFrame  # text columns as in the file, plus record_id
-    row_faults: list[dict]  # {record_id, column, rule, value}
 
 
 class CsvReader(Protocol):
@@ -85,39 +80,84 @@ def unique_header(names: list[str], path: Path) -> list[str]:
     return header
 
 
+BATCH_ROWS = 50_000  # records per batch when an extract is streamed: memory does not grow with the extract
+
+
+@dataclass
+class Extract:
+    path: Path
+    frame: pd.DataFrame  # text columns as in the file, plus record_id
+    row_faults: list[dict]  # {record_id, column, rule, value}
+    first_row: int = 0  # the position of the frame's first record in its extract (0-based): batches follow on
+
+
 def read_csv_text(path: Path) -> Extract:
-    """A CSV read as RFC 4180 text whatever its header looks like; only the separator is detected."""
-    text = _decoded(path)
+    """A whole CSV read as RFC 4180 text (the batches of `iter_csv_batches` joined)."""
+    return joined(path, list(iter_csv_batches(path, rows=1 << 62)))
+
+
+def joined(path: Path, batches: list[Extract]) -> Extract:
+    if len(batches) == 1:
+        return batches[0]
+    frames = [batch.frame for batch in batches]
+    return Extract(path, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
+                   [fault for batch in batches for fault in batch.row_faults])
+
+
+def iter_csv_batches(path: Path, rows: int = BATCH_ROWS) -> Iterator[Extract]:
+    """A CSV as RFC 4180 text in batches of `rows` records, read as a stream; only the separator is detected (on the
+    file's start). A header-only file gives one empty batch, so its columns are still checked."""
     name = shown_path(path)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(text), **RFC4180)
-    try:
-        header = unique_header(next(reader), path)
-        rows, record_ids, faults = _records(reader, header, name)
-    except csv.Error as error:
-        raise ExtractError(f"{name}: line {reader.line_num} cannot be read as CSV ({error})") from None
-    frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header, dtype=object)
-    frame[RECORD_ID] = pd.Series(record_ids, index=frame.index, dtype=object)
-    return Extract(path, frame, faults)
+    with _opened(path) as handle:
+        reader = csv.reader(handle, delimiter=detect_delimiter(_sample(handle, path)), **RFC4180)
+        try:
+            header = unique_header(next(reader), path)
+            first_row, emitted = 0, False
+            for records, record_ids, faults in _record_chunks(reader, header, name, rows):
+                yield _text_batch(path, header, records, record_ids, faults, first_row)
+                first_row, emitted = first_row + len(records), True
+            if not emitted:
+                yield _text_batch(path, header, [], [], [], 0)
+        except csv.Error as error:
+            raise ExtractError(f"{name}: line {reader.line_num} cannot be read as CSV ({error})") from None
+        except UnicodeDecodeError as error:
+            raise ExtractError(f"{name} is not UTF-8 text ({error.reason} near line {reader.line_num})") from None
 
 
-def _decoded(path: Path) -> str:
-    """The file as text: UTF-8, with or without the byte order mark spreadsheets write."""
+def _opened(path: Path):
+    """The file as UTF-8 text (a spreadsheet's byte order mark dropped), newlines left to the CSV reader."""
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def _sample(handle, path: Path) -> str:
+    """The file's start (to detect the separator), the handle rewound; an empty file is refused."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        sample = handle.read(SNIFF_CHARS + 1)
     except UnicodeDecodeError as error:
         raise ExtractError(f"{shown_path(path)} is not UTF-8 text ({error.reason} at byte {error.start})") from None
-    if not text.strip():
+    if not sample.strip():
         raise ExtractError(f"{shown_path(path)} is empty (no header row)")
-    return text
+    handle.seek(0)
+    return sample
 
 
-def _records(reader: CsvReader, header: list[str], name: str) -> tuple[list[list[str]], list[str], list[dict]]:
-    """The data records, their record ids (file and first physical line) and the faults of malformed ones.
+def _text_batch(path: Path, header: list[str], records: list[list[str]], record_ids: list[str], faults: list[dict],
+                first_row: int) -> Extract:
+    frame = pd.DataFrame(records, columns=header, dtype=object) if records else \
+        pd.DataFrame(columns=header, dtype=object)
+    frame[RECORD_ID] = pd.Series(record_ids, index=frame.index, dtype=object)
+    return Extract(path, frame, faults, first_row)
+
+
+def _record_chunks(reader: CsvReader, header: list[str], name: str, rows: int
+                   ) -> Iterator[tuple[list[list[str]], list[str], list[dict]]]:
+    """The data records in chunks of `rows`: their fields, record ids (file and first physical line) and the faults
+    of malformed ones.
 
     A record whose field count differs from the header's is kept (so it is counted and quarantined, never lost) but
     none of its cells are: a missing or extra field shifts every later value into another column, so a name or an
     identifier could land in a column that is written in clear. Its fault carries no value for the same reason."""
-    rows, record_ids, faults = [], [], []
+    records, record_ids, faults = [], [], []
     line = reader.line_num
     for fields in reader:
         first_line, line = line + 1, reader.line_num
@@ -129,9 +169,13 @@ def _records(reader: CsvReader, header: list[str], name: str) -> tuple[list[list
                            "rule": f"fields: the header has {len(header)}, this row {len(fields)} (its cells are "
                                    "not read)", "value": None})
             fields = [""] * len(header)
-        rows.append(fields)
+        records.append(fields)
         record_ids.append(record_id)
-    return rows, record_ids, faults
+        if len(records) == rows:
+            yield records, record_ids, faults
+            records, record_ids, faults = [], [], []
+    if records:
+        yield records, record_ids, faults
 
 
 def detect_delimiter(text: str) -> str:
@@ -162,22 +206,37 @@ def _delimiter_score(sample: str, delimiter: str, truncated: bool) -> tuple[int,
     return (sum(len(record) == width for record in records[1:]), width, preference)
 
 
+def iter_parquet_batches(path: Path, rows: int = BATCH_ROWS) -> Iterator[Extract]:
+    """A Parquet extract as text in batches of `rows` rows (a missing value reads as empty text)."""
+    try:
+        parquet = pq.ParquetFile(path)
+        header = unique_header([str(name) for name in parquet.schema_arrow.names], path)
+        first_row, emitted = 0, False
+        for batch in parquet.iter_batches(batch_size=rows):
+            frame = batch.to_pandas()
+            frame.columns = header
+            frame = frame.astype(object).where(frame.notna(), "").astype(str).astype(object)
+            frame[RECORD_ID] = [f"{shown_path(path)}#row{first_row + i + 1}" for i in range(len(frame))]
+            yield Extract(path, frame.reset_index(drop=True), [], first_row)
+            first_row, emitted = first_row + len(frame), True
+        if not emitted:
+            yield _text_batch(path, header, [], [], [], 0)
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise ExtractError(f"{shown_path(path)}: cannot read as Parquet ({error})") from None
+
+
 def read_parquet_text(path: Path) -> Extract:
-    frame = pd.read_parquet(path)
-    header = unique_header([str(c) for c in frame.columns], path)
-    frame.columns = header
-    frame = frame.astype(object).where(frame.notna(), "").astype(str).astype(object)
-    frame[RECORD_ID] = [f"{shown_path(path)}#row{i + 1}" for i in range(len(frame))]
-    return Extract(path, frame.reset_index(drop=True), [])
+    return joined(path, list(iter_parquet_batches(path, rows=1 << 30)))
+
+
+def iter_extract_batches(path: Path, rows: int = BATCH_ROWS) -> Iterator[Extract]:
+    """An extract (CSV or Parquet) as text batches of at most `rows` records, read as a stream."""
+    return iter_csv_batches(path, rows) if path.suffix.lower() == ".csv" else iter_parquet_batches(path, rows)
 
 
 def read_extract(path: Path) -> Extract:
-    if path.suffix.lower() == ".csv":
-        return read_csv_text(path)
-    try:
-        return read_parquet_text(path)
-    except (OSError, ValueError) as error:
-        raise ExtractError(f"{shown_path(path)}: cannot read as Parquet ({error})") from None
+    """A whole extract as text (for small ones: drafting, the monitor's labels); the pipeline streams batches."""
+    return read_csv_text(path) if path.suffix.lower() == ".csv" else read_parquet_text(path)
 
 
 def file_sha256(path: Path) -> str:

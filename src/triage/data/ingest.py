@@ -1,4 +1,5 @@
-"""Ingest under a contract: read every extract, drop duplicates, pseudonymise, normalise, derive the triage label.
+"""Ingest under a contract, the row work: pseudonymise, normalise, derive the triage label (the row kernel,
+triage.data.kernels, runs it on each batch; duplicates are found over all rows by the executors' global steps).
 
 - identifier columns (patient, visit, others) are replaced by a keyed hash (HMAC-SHA256 with TRIAGE_PSEUDONYM_KEY);
   the fixed development key is used only when every extract is the simulator's own output, checked file by file;
@@ -19,12 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from triage.contract import BinaryFeature, CategoryFeature, Contract, NumericFeature, feature_spec
 from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
-from triage.data.extracts import RECORD_ID, Extract, ExtractError, is_simulated, read_extract, shown_path
+from triage.data.extracts import RECORD_ID, Extract, ExtractError, is_simulated, shown_path
 from triage_shared.pseudonym import DEVELOPMENT_KEY, KEY_VARIABLE, pseudonym
 from triage_shared.spellings import missing_codes, spelling_key, spelling_lookup
 
@@ -175,59 +175,30 @@ def normalise(frame: pd.DataFrame, contract: Contract, key: bytes) -> tuple[pd.D
     return out, pd.DataFrame(norm.errors, columns=ERROR_COLUMNS)
 
 
-@dataclass
-class IngestResult:
-    table: pd.DataFrame
-    errors: pd.DataFrame
-    stats: dict
+def header_findings(first_batch: Extract, contract: Contract, unknown: dict[str, list[str]],
+                    progress: Callable[[str], None]) -> None:
+    """Refuses an extract that lacks a contract column; records (and reports) the columns the contract does not
+    name, which are never used."""
+    frame, name = first_batch.frame, shown_path(first_batch.path)
+    missing = missing_columns(frame, contract)
+    if missing:
+        raise ExtractError(f"{name} lacks column(s) {', '.join(missing)} named by the contract {contract.path} "
+                           "(rule: every contract column is in every extract)")
+    extra = unknown_columns(frame, contract)
+    if extra:
+        unknown[name] = extra
+        progress(f"WARNING {name}: {len(extra)} column(s) not in the contract, not used: {', '.join(extra)}")
 
 
-def check_columns(extracts: list[Extract], contract: Contract) -> dict[str, list[str]]:
-    """Refuses an extract that lacks a contract column; returns the columns the contract does not name, per
-    extract (they are reported, not used)."""
-    unknown: dict[str, list[str]] = {}
-    for extract in extracts:
-        missing = missing_columns(extract.frame, contract)
-        if missing:
-            raise ExtractError(f"{shown_path(extract.path)} lacks column(s) {', '.join(missing)} named by the "
-                               f"contract {contract.path} (rule: every contract column is in every extract)")
-        extra = unknown_columns(extract.frame, contract)
-        if extra:
-            unknown[shown_path(extract.path)] = extra
-    return unknown
+def ingest_stats(counts: dict[str, int], unknown: dict[str, list[str]], simulated: bool,
+                 contract: Contract) -> dict:
+    """data/interim/ingest_stats.json: rows read per extract (duplicates are found by validate, over all rows)."""
+    return {"rows_in": sum(counts.values()), "extracts": counts, "simulated": simulated,
+            "columns_not_in_contract": unknown,
+            "contract": {"name": contract.name, "version": contract.version, "sha256": contract.sha256}}
 
 
-def ingest(paths: list[Path], contract: Contract, progress: Callable[[str], None] = print,
-           key: str | None = None) -> IngestResult:
-    """`key`: the pseudonymisation key (default: TRIAGE_PSEUDONYM_KEY, see `pseudonym_key`)."""
+def extract_key(paths: list[Path], key: str | None = None) -> tuple[bytes, bool]:
+    """The pseudonymisation key for these extracts (see `pseudonym_key`) and whether they are all simulated."""
     real = [path for path in paths if not is_simulated(path)]
-    hmac_key = pseudonym_key(real, key)
-    extracts = [read_extract(path) for path in paths]
-    for extract in extracts:
-        progress(f"read {shown_path(extract.path)}: {len(extract.frame)} rows")
-    unknown = check_columns(extracts, contract)
-    for source, columns in unknown.items():
-        progress(f"WARNING {source}: {len(columns)} column(s) not in the contract, not used: {', '.join(columns)}")
-    kept = [column for role, column in contract.spec.source_columns() if role != "ignored"]
-    raw = pd.concat([e.frame.reindex(columns=[*kept, RECORD_ID], fill_value="") for e in extracts],
-                    ignore_index=True)
-    rows_in = len(raw)
-    faults = pd.DataFrame([f for e in extracts for f in e.row_faults], columns=ERROR_COLUMNS)
-    # a malformed row (wrong number of fields) is never taken for a duplicate: it goes to quarantine
-    malformed = raw[RECORD_ID].isin(faults[RECORD_ID]).to_numpy()
-    exact = raw.duplicated(subset=kept, keep="first").to_numpy() & ~malformed if rows_in else np.zeros(0, bool)
-    raw = raw[~exact].reset_index(drop=True)
-    table, errors = normalise(raw, contract, hmac_key)
-    compared = [c for c in table.columns if c not in (RECORD_ID, LABEL_COLUMN)]
-    near = table[compared].astype(str).duplicated(keep="first").to_numpy() & ~table[RECORD_ID].isin(
-        faults[RECORD_ID]).to_numpy() if len(table) else np.zeros(0, bool)
-    table = table[~near].reset_index(drop=True)
-    errors = pd.concat([faults, errors], ignore_index=True)
-    errors = errors[errors[RECORD_ID].isin(table[RECORD_ID])].reset_index(drop=True)
-    stats = {"rows_in": rows_in, "rows_exact_duplicate": int(exact.sum()), "rows_near_duplicate": int(near.sum()),
-             "rows_out": len(table), "rows_with_parse_errors": int(errors[RECORD_ID].nunique()),
-             "extracts": {shown_path(e.path): len(e.frame) for e in extracts},
-             "simulated": not real,
-             "columns_not_in_contract": unknown,
-             "contract": {"name": contract.name, "version": contract.version, "sha256": contract.sha256}}
-    return IngestResult(table, errors, stats)
+    return pseudonym_key(real, key), not real

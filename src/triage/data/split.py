@@ -2,18 +2,21 @@
 
 Patients never straddle parts: the unit of assignment is the patient. Outcome codes listed in the holdout file (the
 simulator's unseen orphan diseases) are kept out of training and validation entirely, so evaluate can report recall
-on diseases the model never saw.
+on diseases the model never saw. The assignment is one set of queries (triage.data.queries) that either executor
+runs; `split` runs them in DuckDB on a frame in memory (tests, small data).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
 from triage.contract import Contract
-from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, VISIT_DATE
+from triage.data import queries
+from triage.data.kernels import RECORD_ORDER
 
 PARTS = ("train", "valid", "test")
 
@@ -24,74 +27,28 @@ def read_holdout(path: str | None) -> set[str]:
     return {line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()}
 
 
-def patient_classes(frame: pd.DataFrame, classes: tuple[str, ...]) -> pd.Series:
-    """Each patient's class for stratification: the rarest (highest-priority, last in product order) class among
-    their visits."""
-    rank = frame[LABEL_COLUMN].map(classes.index)
-    return rank.groupby(frame[PATIENT_ID]).max()
-
-
-def stratified_assignment(frame: pd.DataFrame, classes: tuple[str, ...], test_size: float, val_size: float,
-                          seed: int) -> pd.Series:
-    """Part per patient: within each class, shuffled patients fill the parts by their share of visits. A class of
-    three patients or more gets at least one in the test and one in the validation part, however rare it is."""
-    visits = frame.groupby(PATIENT_ID).size()
-    klass = patient_classes(frame, classes)
-    rng = np.random.default_rng(seed)
-    part = pd.Series("train", index=visits.index, dtype=object)
-    for k in np.unique(klass.to_numpy()):
-        patients = klass.index[klass.to_numpy() == k].to_numpy()
-        patients = patients[rng.permutation(len(patients))]
-        share = np.cumsum(visits.loc[patients].to_numpy()) / visits.loc[patients].sum()
-        test = share <= test_size
-        valid = (share > test_size) & (share <= test_size + val_size)
-        if len(patients) >= 3:
-            ensure_one(test, ~valid)
-            ensure_one(valid, ~test)
-        part.loc[patients[test]] = "test"
-        part.loc[patients[valid]] = "valid"
-    return part
-
-
-def ensure_one(members: np.ndarray, free: np.ndarray) -> None:
-    """Put one patient into an empty part, taken from the free ones while at least one stays for training."""
-    candidates = np.flatnonzero(free & ~members)
-    if not members.any() and len(candidates) >= 2:
-        members[candidates[0]] = True
-
-
-def temporal_assignment(frame: pd.DataFrame, test_size: float, val_size: float) -> pd.Series:
-    """Part per patient by visit date; a patient seen in a later period goes wholly to the later part."""
-    dates = frame[VISIT_DATE]
-    valid_from, test_from = dates.quantile([1 - test_size - val_size, 1 - test_size])
-    visit_part = np.where(dates >= test_from, 2, np.where(dates >= valid_from, 1, 0))
-    latest = pd.Series(visit_part, index=frame.index).groupby(frame[PATIENT_ID]).max()
-    return latest.map(dict(enumerate(PARTS)))
-
-
 def split(frame: pd.DataFrame, settings: dict, seed: int, holdout: set[str], classes: tuple[str, ...]
           ) -> dict[str, pd.DataFrame]:
-    if settings["method"] == "stratified":
-        part = stratified_assignment(frame, classes, settings["test_size"], settings["val_size"], seed)
-    elif settings["method"] == "temporal":
-        if VISIT_DATE not in frame.columns:
-            raise ValueError("split.method 'temporal' needs a visit date: the contract declares none "
-                             "(context.visit_date)")
-        part = temporal_assignment(frame, settings["test_size"], settings["val_size"])
-    else:
-        raise ValueError(f"split.method must be 'stratified' or 'temporal', got {settings['method']!r}")
-    held_patients = frame.loc[frame[OUTCOME_CODE].isin(holdout), PATIENT_ID].unique()
-    part.loc[part.index.isin(held_patients)] = "test"
-    visit_part = frame[PATIENT_ID].map(part)
-    return {name: frame[visit_part == name].reset_index(drop=True) for name in PARTS}
+    """The frame's rows by part, in their order (the executors' queries, run in DuckDB on the frame)."""
+    clean = frame.assign(**{RECORD_ORDER: np.arange(len(frame), dtype=np.int64)}) \
+        if RECORD_ORDER not in frame else frame
+    with duckdb.connect() as con:
+        con.register("clean", clean)
+        parts_sql = queries.patient_parts_for(classes, settings, seed, holdout)
+        con.execute(f"CREATE TEMP TABLE patient_parts AS {parts_sql}")
+        part_of = dict(con.execute("SELECT patient_id, part FROM patient_parts").fetchall())
+    parts = clean["patient_id"].map(part_of)
+    return {name: frame[(parts == name).to_numpy()].reset_index(drop=True) for name in PARTS}
 
 
-def summary(parts: dict[str, pd.DataFrame], holdout: set[str], contract: Contract) -> dict:
+def summary(profile: dict[str, dict], contract: Contract, holdout: set[str]) -> dict:
+    """reports/split.json: rows, patients and cases per class of each part (unseen orphan cases in test)."""
     out: dict = {}
-    for name, part in parts.items():
-        counts = part[LABEL_COLUMN].value_counts()
-        out[name] = {"rows": len(part), "patients": int(part[PATIENT_ID].nunique()),
-                     **{f"n_{c}": int(counts.get(c, 0)) for c in contract.classes}}
+    for name in PARTS:
+        part = profile[name]
+        out[name] = {"rows": int(part["rows"]), "patients": int(part["patients"]),
+                     **{f"n_{c}": int(part[f"n_{c}"] or 0) for c in contract.classes}}
     if holdout:
-        out["test"]["n_unseen_orphan"] = int(parts["test"][OUTCOME_CODE].isin(holdout).sum())
+        out["test"]["n_unseen_orphan"] = int(profile["test"]["n_unseen_orphan"] or 0)
     return out
+

@@ -12,15 +12,19 @@ caller writes the quarantine and the accounting first and then calls `check_bad_
 from __future__ import annotations
 
 import json
+import warnings
 from collections import Counter
 
 import pandas as pd
-import pandera.pandas as pa
 
 from triage.contract import BinaryFeature, CategoryFeature, Contract, NumericFeature
 from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
 from triage.data.extracts import RECORD_ID, ROW_FAULT_COLUMN
 from triage.errors import UserError
+
+with warnings.catch_warnings():  # pandera imports pyspark.pandas when the spark extra is installed, which warns
+    warnings.simplefilter("ignore", FutureWarning)  # about pandas 3; triage runs Spark through Arrow (mapInPandas)
+    import pandera.pandas as pa
 
 
 class ValidationFailed(UserError, ValueError):
@@ -48,12 +52,13 @@ def feature_column(feature) -> pa.Column:
     return pa.Column(str, checks=pa.Check.isin(list(feature.categories)), nullable=feature.nullable)
 
 
-def clean_table_schema(contract: Contract) -> pa.DataFrameSchema:
-    """The Pandera schema of the clean table, generated from the contract."""
+def clean_table_schema(contract: Contract, unique_visits: bool = True) -> pa.DataFrameSchema:
+    """The Pandera schema of the clean table, generated from the contract. The row kernel checks a batch without
+    `unique_visits` (uniqueness is global: the executors check it over all rows)."""
     non_empty = pa.Check.str_length(min_value=1)
     columns: dict[str, pa.Column] = {
         PATIENT_ID: pa.Column(str, nullable=False),
-        VISIT_ID: pa.Column(str, checks=non_empty, nullable=False, unique=True),
+        VISIT_ID: pa.Column(str, checks=non_empty, nullable=False, unique=unique_visits),
         **{column: pa.Column(str, nullable=False) for column in contract.spec.identifiers.other},
     }
     if contract.spec.context.visit_date:
@@ -66,9 +71,9 @@ def clean_table_schema(contract: Contract) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict=False, coerce=False, name=f"clean_visits ({contract.name})")
 
 
-def contract_failures(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+def contract_failures(frame: pd.DataFrame, contract: Contract, unique_visits: bool = True) -> pd.DataFrame:
     """Failing cells as rows (row position, column, rule, value); raises for table-level faults."""
-    schema = clean_table_schema(contract)
+    schema = clean_table_schema(contract, unique_visits)
     missing = [c for c in schema.columns if c not in frame.columns]
     if missing:
         raise ValidationFailed(f"validate: column {missing[0]!r} is missing (rule: required by the contract)"
@@ -130,10 +135,11 @@ def source_names(contract: Contract) -> dict[str, str]:
     return names
 
 
-def quarantine_reasons(frame: pd.DataFrame, parse_errors: pd.DataFrame, contract: Contract) -> pd.Series:
+def quarantine_reasons(frame: pd.DataFrame, parse_errors: pd.DataFrame, contract: Contract,
+                       unique_visits: bool = True) -> pd.Series:
     """Per bad row (indexed by position): a strict-JSON list of {column, rule, value}, the column named as in the
     extract."""
-    failures = contract_failures(frame, contract)
+    failures = contract_failures(frame, contract, unique_visits)
     position = pd.Series(range(len(frame)), index=frame[RECORD_ID])
     parsed = parse_errors.assign(position=parse_errors[RECORD_ID].map(position))
     reasons = pd.concat([parsed[["position", "column", "rule", "value"]], failures], ignore_index=True)
@@ -149,20 +155,26 @@ def quarantine_reasons(frame: pd.DataFrame, parse_errors: pd.DataFrame, contract
         lambda part: json.dumps(part.to_dict(orient="records"), ensure_ascii=False, allow_nan=False))
 
 
-def validate(frame: pd.DataFrame, parse_errors: pd.DataFrame, stats: dict, contract: Contract,
-             max_bad_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """The clean table, the quarantine and the accounting, with `max_bad_fraction` and the verdict (`refused`) in it.
-    It raises only for a table-level fault (a missing column); a refusal is `check_bad_fraction`'s, after the caller
-    has written what was refused."""
-    reasons = quarantine_reasons(frame, parse_errors, contract)
-    bad = frame.index.isin(reasons.index)
-    quarantine = frame[bad].assign(reasons=reasons.reindex(frame.index[bad]).to_numpy())
-    quarantine = quarantine[[RECORD_ID, "reasons", *(c for c in frame.columns if c != RECORD_ID)]]
-    clean = frame[~bad].drop(columns=[RECORD_ID]).reset_index(drop=True)
-    accounting = row_accounting(stats, len(frame), len(clean), quarantine)
+def finish_quarantine(quarantine: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """The quarantined rows as written: the global reason (a visit id held by two rows) added to each row's reasons,
+    without its value (an identifier)."""
+    visit_column = source_names(contract).get(VISIT_ID, VISIT_ID)
+    repeated = {"column": visit_column, "rule": "field_uniqueness", "value": None}
+    reasons = [json.dumps([*(json.loads(text) if isinstance(text, str) else []), *([repeated] if twice else [])],
+                          ensure_ascii=False, allow_nan=False)
+               for text, twice in zip(quarantine["reasons"], quarantine["repeated_visit"].fillna(False), strict=True)]
+    return quarantine.drop(columns=["repeated_visit"]).assign(reasons=pd.Series(reasons, index=quarantine.index,
+                                                                                dtype=object))
+
+
+def validation_accounting(stats: dict, rows_clean: int, quarantine: pd.DataFrame, max_bad_fraction: float) -> dict:
+    """The accounting with `max_bad_fraction` and the verdict (`refused`) in it. It never raises for the share of
+    bad rows: a refusal is `check_bad_fraction`'s, after the caller has written what was refused."""
+    rows_out = stats["rows_in"] - stats["rows_exact_duplicate"] - stats["rows_near_duplicate"]
+    accounting = row_accounting(stats, rows_out, rows_clean, quarantine)
     # no `refusal` text here: the intake's accounting has its own `refusal` key, which this would overwrite
     accounting.update(max_bad_fraction=max_bad_fraction, refused=refusal(accounting, max_bad_fraction) is not None)
-    return clean, quarantine, accounting
+    return accounting
 
 
 def row_accounting(stats: dict, rows_out: int, rows_clean: int, quarantine: pd.DataFrame) -> dict:

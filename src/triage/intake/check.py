@@ -16,8 +16,9 @@ import pandas as pd
 
 from triage.contract import Contract
 from triage.data.extracts import RECORD_ID, ExtractError, shown_path
-from triage.data.ingest import KEY_VARIABLE, ingest
-from triage.data.validation import ValidationFailed, validate
+from triage.data.ingest import KEY_VARIABLE, extract_key
+from triage.data.validation import ValidationFailed
+from triage.executors.local import run_in_memory
 
 log = logging.getLogger("triage.intake")
 
@@ -56,12 +57,13 @@ def check_extract(path: Path, shown: str, contract: Contract, key: str, max_bad_
         raise ValueError(f"an empty {KEY_VARIABLE} would pseudonymise nothing")
     relabel = Relabel(path, shown)
     try:
-        result = ingest([path], contract, progress=lambda message: log.info("%s", relabel.text(message)), key=key)
-        if result.table.empty:
-            return _refused(relabel, result.stats, f"{shown}: no rows left after ingest (rows in "
-                            f"{result.stats['rows_in']}, all duplicates or none at all) (rule: an extract has rows)")
+        hmac_key, simulated = extract_key([path], key)
         # validate records the limit and its verdict (`refused`) in the accounting and never raises for it
-        _, quarantine, accounting = validate(result.table, result.errors, result.stats, contract, max_bad_fraction)
+        _, quarantine, accounting = run_in_memory([path], contract, hmac_key, simulated, max_bad_fraction,
+                                                  lambda message: log.info("%s", relabel.text(message)))
+        if accounting["rows_in"] == accounting["rows_duplicate"]:
+            return _refused(relabel, accounting, f"{shown}: no rows left after ingest (rows in "
+                            f"{accounting['rows_in']}, all duplicates or none at all) (rule: an extract has rows)")
     except (ExtractError, ValidationFailed) as error:
         return _refused(relabel, {}, relabel.text(str(error)))
     accounting = {**accounting, "extracts": relabel.keys(accounting["extracts"]),
@@ -72,7 +74,8 @@ def check_extract(path: Path, shown: str, contract: Contract, key: str, max_bad_
     accounting["rows_labelled"] = labelled
     if refused:
         top = ", ".join(f"{rule} ({count} rows)" for rule, count in list(accounting["reasons"].items())[:3])
-        reason = (f"{shown}: {accounting['rows_quarantined']} of {len(result.table)} rows fail the contract "
+        rows_out = accounting["rows_in"] - accounting["rows_duplicate"]
+        reason = (f"{shown}: {accounting['rows_quarantined']} of {rows_out} rows fail the contract "
                   f"({accounting['quarantine_share']:.1%}), above validate.max_bad_fraction={max_bad_fraction}; "
                   f"most common: {top}")
         return Verdict(False, accounting, quarantine, reason, labelled)

@@ -1,7 +1,9 @@
-"""Stage `ingest`: every extract under data.raw_dir (and data.incoming_dir) read under the data contract.
+"""Stage `ingest`: every extract under data.raw_dir (and data.incoming_dir) through the row kernel under the data
+contract (triage.data.kernels, run by the executor params choose: triage.executors): identifiers keyed-hashed,
+personal data dropped, unknown columns reported, values normalised and checked row by row, the triage label derived.
 
-See triage.data.ingest: identifiers hashed, personal data dropped, unknown columns reported, values normalised,
-duplicates counted and dropped, the triage label derived from the contract's outcome map.
+Writes data/interim/ingested.parquet (every row read, with its record id, order, digests and reasons: duplicates are
+found by `validate`, over all rows) and data/interim/ingest_stats.json.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from pathlib import Path
 from triage import config
 from triage.contract import contract_from_params
 from triage.data.extracts import list_extracts
-from triage.data.ingest import ingest
-from triage.tables import write_json, write_parquet
+from triage.data.ingest import extract_key
+from triage.executors import executor_from_params
+from triage.tables import write_json
 
 log = config.stage_logger("ingest")
 
@@ -23,16 +26,13 @@ def main() -> None:
     incoming = params["data"].get("incoming_dir")
     paths = list_extracts(Path(params["data"]["raw_dir"])) + (
         list_extracts(Path(incoming), required=False) if incoming else [])
-    log.info("contract %s %s (%s); %d extract(s)", contract.name, contract.version, contract.path, len(paths))
-    result = ingest(paths, contract, progress=log.info)
-    write_parquet(result.table, config.INGESTED)
-    # text columns, a missing value (the row fault of a malformed row has none) kept missing, never the text "None"
-    write_parquet(result.errors.astype("string"), config.PARSE_ERRORS)
-    write_json(result.stats, config.INGEST_STATS)
-    stats = result.stats
-    log.info("rows in %d: %d exact and %d near duplicates dropped, %d rows out (%d with parse errors)",
-             stats["rows_in"], stats["rows_exact_duplicate"], stats["rows_near_duplicate"], stats["rows_out"],
-             stats["rows_with_parse_errors"])
+    key, simulated = extract_key(paths)
+    executor = executor_from_params(params)
+    log.info("contract %s %s (%s); %d extract(s); %s executor", contract.name, contract.version, contract.path,
+             len(paths), executor.name)
+    stats = executor.ingest(paths, contract, key, config.INGESTED, simulated, log.info)
+    write_json(stats, config.INGEST_STATS)
+    log.info("rows in %d from %d extract(s)", stats["rows_in"], len(stats["extracts"]))
 
 
 if __name__ == "__main__":
