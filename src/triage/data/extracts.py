@@ -104,10 +104,11 @@ def joined(path: Path, batches: list[Extract]) -> Extract:
                    [fault for batch in batches for fault in batch.row_faults])
 
 
-def iter_csv_batches(path: Path, rows: int = BATCH_ROWS) -> Iterator[Extract]:
+def iter_csv_batches(path: Path, rows: int = BATCH_ROWS, name: str | None = None) -> Iterator[Extract]:
     """A CSV as RFC 4180 text in batches of `rows` records, read as a stream; only the separator is detected (on the
-    file's start). A header-only file gives one empty batch, so its columns are still checked."""
-    name = shown_path(path)
+    file's start). A header-only file gives one empty batch, so its columns are still checked. `name`: how record
+    ids name the file (default: its path from the working directory; a Spark task runs elsewhere)."""
+    name = name or shown_path(path)
     with _opened(path) as handle:
         reader = csv.reader(handle, delimiter=detect_delimiter(_sample(handle, path)), **RFC4180)
         try:
@@ -206,8 +207,9 @@ def _delimiter_score(sample: str, delimiter: str, truncated: bool) -> tuple[int,
     return (sum(len(record) == width for record in records[1:]), width, preference)
 
 
-def iter_parquet_batches(path: Path, rows: int = BATCH_ROWS) -> Iterator[Extract]:
+def iter_parquet_batches(path: Path, rows: int = BATCH_ROWS, name: str | None = None) -> Iterator[Extract]:
     """A Parquet extract as text in batches of `rows` rows (a missing value reads as empty text)."""
+    name = name or shown_path(path)
     try:
         parquet = pq.ParquetFile(path)
         header = unique_header([str(name) for name in parquet.schema_arrow.names], path)
@@ -216,22 +218,23 @@ def iter_parquet_batches(path: Path, rows: int = BATCH_ROWS) -> Iterator[Extract
             frame = batch.to_pandas()
             frame.columns = header
             frame = frame.astype(object).where(frame.notna(), "").astype(str).astype(object)
-            frame[RECORD_ID] = [f"{shown_path(path)}#row{first_row + i + 1}" for i in range(len(frame))]
+            frame[RECORD_ID] = [f"{name}#row{first_row + i + 1}" for i in range(len(frame))]
             yield Extract(path, frame.reset_index(drop=True), [], first_row)
             first_row, emitted = first_row + len(frame), True
         if not emitted:
             yield _text_batch(path, header, [], [], [], 0)
     except (OSError, ValueError, pa.ArrowException) as error:
-        raise ExtractError(f"{shown_path(path)}: cannot read as Parquet ({error})") from None
+        raise ExtractError(f"{name}: cannot read as Parquet ({error})") from None
 
 
 def read_parquet_text(path: Path) -> Extract:
     return joined(path, list(iter_parquet_batches(path, rows=1 << 30)))
 
 
-def iter_extract_batches(path: Path, rows: int = BATCH_ROWS) -> Iterator[Extract]:
+def iter_extract_batches(path: Path, rows: int = BATCH_ROWS, name: str | None = None) -> Iterator[Extract]:
     """An extract (CSV or Parquet) as text batches of at most `rows` records, read as a stream."""
-    return iter_csv_batches(path, rows) if path.suffix.lower() == ".csv" else iter_parquet_batches(path, rows)
+    reader = iter_csv_batches if path.suffix.lower() == ".csv" else iter_parquet_batches
+    return reader(path, rows, name)
 
 
 def read_extract(path: Path) -> Extract:

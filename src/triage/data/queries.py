@@ -75,6 +75,11 @@ def quarantine_query(columns: list[str]) -> str:
             f"WHERE {KEPT} AND ({REASONS} IS NOT NULL OR {REPEATED_VISIT}) ORDER BY {RECORD_ORDER}")
 
 
+def double(number: float) -> str:
+    """A float literal both engines read as the same IEEE double (a bare 0.2 is a DECIMAL literal to both)."""
+    return f"CAST('{float(number)!r}' AS DOUBLE)"
+
+
 def quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -108,7 +113,8 @@ WITH patients AS (
     count(*) OVER (PARTITION BY class_rank) AS class_patients
   FROM ordered
 ), first_pass AS (
-  SELECT *, CASE WHEN share <= {test!r} THEN 'test' WHEN share <= {valid!r} THEN 'valid' ELSE 'train' END AS part0
+  SELECT *, CASE WHEN share <= {double(test)} THEN 'test' WHEN share <= {double(valid)} THEN 'valid' ELSE 'train' END
+    AS part0
   FROM shares
 ), test_ensured AS (
   SELECT *,
@@ -137,8 +143,8 @@ def temporal_parts_query(test_size: float, val_size: float) -> str:
     valid_from, test_from = 1 - float(test_size) - float(val_size), 1 - float(test_size)
     return f"""
 WITH bounds AS (
-  SELECT quantile_cont(epoch_us({VISIT_DATE}), {valid_from!r}) AS valid_from,
-         quantile_cont(epoch_us({VISIT_DATE}), {test_from!r}) AS test_from FROM clean
+  SELECT quantile_cont(epoch_us({VISIT_DATE}), {double(valid_from)}) AS valid_from,
+         quantile_cont(epoch_us({VISIT_DATE}), {double(test_from)}) AS test_from FROM clean
 ), visits AS (
   SELECT {PATIENT_ID}, CASE WHEN epoch_us({VISIT_DATE}) >= test_from THEN 2
                             WHEN epoch_us({VISIT_DATE}) >= valid_from THEN 1 ELSE 0 END AS period
@@ -198,9 +204,16 @@ def part_query(columns: list[str], part: str) -> str:
             f"WHERE patient_parts.part = {quoted(part)} ORDER BY clean.{RECORD_ORDER}")
 
 
+SPARK_FUNCTIONS = {"PERCENTILE_CONT(": "PERCENTILE(", "EPOCH_US(": "UNIX_MICROS("}  # what sqlglot leaves as is
+
+
 @cache
 def for_engine(sql: str, engine: str) -> str:
-    """The query in the executor's dialect (written in DuckDB's; Spark's by sqlglot)."""
+    """The query in the executor's dialect (written in DuckDB's; Spark's by sqlglot, and the two aggregate
+    functions it does not map: an exact linear-interpolation percentile, microseconds since the epoch)."""
     if engine == "local":
         return sql
-    return sqlglot.transpile(sql, read="duckdb", write=DIALECTS[engine])[0]
+    spark = sqlglot.transpile(sql, read="duckdb", write=DIALECTS[engine])[0]
+    for duckdb_name, spark_name in SPARK_FUNCTIONS.items():
+        spark = spark.replace(duckdb_name, spark_name)
+    return spark
