@@ -3,6 +3,8 @@
     python benchmarks/pipeline.py --sizes 10000 100000            (make bench)
     python benchmarks/pipeline.py --sizes 10000 100000 1000000    (make bench-full)
     python benchmarks/pipeline.py --example flchain               (make bench-byo: a real extract, its own contract)
+    python benchmarks/pipeline.py --sizes 10000000 --set train.max_rows=1000000 --outcome
+                                   (the scale-out run: a class-aware training sample; --outcome prints the metrics)
 
 Each run is in a temporary copy of the repository (git init, params changed), stage by stage with
 `dvc repro -s <stage>`, so the figures include DVC's own overhead per stage; peak memory is the largest resident set
@@ -72,11 +74,27 @@ def run_stages(workspace: Path, label: str) -> dict[str, tuple[float, float]]:
     return results
 
 
-def bench_size(n_visits: int) -> dict[str, tuple[float, float]]:
+def bench_size(n_visits: int, overrides: dict[tuple[str, str], object], outcome: bool
+               ) -> dict[str, tuple[float, float]]:
     with tempfile.TemporaryDirectory(prefix=f"triage-bench-{n_visits}-") as directory:
         workspace = Path(directory)
-        copy_repository(workspace, {("simulate", "n_visits"): n_visits})
-        return run_stages(workspace, f"{n_visits:>9,} visits")
+        copy_repository(workspace, {("simulate", "n_visits"): n_visits, **overrides})
+        results = run_stages(workspace, f"{n_visits:>9,} visits")
+        if outcome:
+            print_outcome(workspace)
+        return results
+
+
+def parsed_overrides(settings: list[str]) -> dict[tuple[str, str], object]:
+    """`section.key=value` (the value read as YAML: 1000000, null, true...) -> {(section, key): value}."""
+    overrides = {}
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        section, _, key = name.partition(".")
+        if not key or not _:
+            raise SystemExit(f"--set {setting!r}: expected section.key=value")
+        overrides[(section, key)] = yaml.safe_load(value)
+    return overrides
 
 
 def example_bytes(name: str) -> bytes:
@@ -112,8 +130,15 @@ def print_outcome(workspace: Path) -> None:
     metrics = json.loads((workspace / "reports/metrics.json").read_text())
     print(f"classes {metrics['classes']}, orphan decision {metrics['orphan_decision']}")
     for method, values in {"model": metrics["model"], **metrics["baselines"]}.items():
-        print(f"  {method:<20} macro-F1 {values['macro_f1']:.3f}  ROC-AUC {values['roc_auc_ovr_macro']:.3f}  "
-              f"balanced accuracy {values['balanced_accuracy']:.3f}")
+        orphan = (f"  orphan PR-AUC {values['orphan_pr_auc']:.3f}  precision at the recall target "
+                  f"{values['orphan_precision_at_recall_target']:.3f}") if metrics["orphan_decision"] else ""
+        print(f"  {method:<20} macro-F1 {values['macro_f1']:.3f} (served {values['macro_f1_decision']:.3f})  ROC-AUC "
+              f"{values['roc_auc_ovr_macro']:.3f}  balanced accuracy {values['balanced_accuracy']:.3f}{orphan}")
+    model = metrics["model"]
+    intervals = [f"{name} {model[name + '_ci']}" for name in ("macro_f1", "orphan_pr_auc",
+                                                               "orphan_precision_at_recall_target")
+                 if name + "_ci" in model]
+    print("  model 95% intervals: " + ", ".join(intervals))
     print("  model recall per class: " + ", ".join(f"{c} {v['recall']:.3f} (n={v['support']})"
                                                    for c, v in metrics["model"]["per_class"].items()))
     gate = subprocess.run([sys.executable, "-m", "triage.cli", "gate"], cwd=workspace, env=ENV,
@@ -125,6 +150,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--example", choices=sorted(EXAMPLES), help="a real extract under its own contract instead")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a params change for the size runs, e.g. train.max_rows=1000000 (repeatable)")
+    parser.add_argument("--outcome", action="store_true", help="print accounting, metrics and gate of each size run")
     args = parser.parse_args()
     if args.example:
         bench_example(args.example)
@@ -133,7 +161,7 @@ def main() -> None:
     table = {}
     for size in sizes:
         print(f"running the pipeline on {size:,} visits …", flush=True)
-        table[size] = bench_size(size)
+        table[size] = bench_size(size, parsed_overrides(args.set), args.outcome)
     print("\nstage        " + "".join(f"{size:>22,}" for size in sizes))
     for stage in (*STAGES, "no-op repro"):
         print(f"{stage:<12} " + "".join(f"{table[s][stage][0]:>10.1f} s {table[s][stage][1]:>6.0f} MB"

@@ -11,8 +11,12 @@ the model sees the population's class balance, and the rare classes lose nothing
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 
 from triage.contract import Contract
 from triage.data.checks import TrainingDataError
@@ -20,6 +24,7 @@ from triage.data.columns import LABEL_COLUMN
 
 METHODS = ("none", "class_weights", "random_over", "smote_nc")
 INCLUSION_WEIGHT = "inclusion_weight"
+READ_BATCH_ROWS = 100_000
 
 
 def class_quotas(counts: pd.Series, max_rows: int) -> dict[str, int]:
@@ -33,21 +38,47 @@ def class_quotas(counts: pd.Series, max_rows: int) -> dict[str, int]:
     return quotas
 
 
-def class_aware_sample(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
-    """The rows of `frame` to train on when it has more than `max_rows` (else all), with `inclusion_weight`."""
-    if not max_rows or len(frame) <= max_rows:
-        return frame.assign(**{INCLUSION_WEIGHT: 1.0})
-    labels = frame[LABEL_COLUMN].astype(str)
-    quotas = class_quotas(labels.value_counts(), int(max_rows))
+def class_aware_positions(labels: pd.Series, max_rows: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of the rows to keep (in order) and each one's inclusion weight; all rows, weight 1, when there
+    are at most `max_rows`."""
+    if not max_rows or len(labels) <= max_rows:
+        return np.arange(len(labels)), np.ones(len(labels))
+    labels = labels.astype(str).to_numpy()
+    quotas = class_quotas(pd.Series(labels).value_counts(), int(max_rows))
     rng = np.random.default_rng(seed)
-    kept, weights = [], np.ones(len(frame))
+    kept, weights = [], np.ones(len(labels))
     for label in sorted(quotas):
-        rows = np.flatnonzero(labels.to_numpy() == label)
+        rows = np.flatnonzero(labels == label)
         chosen = np.sort(rng.choice(rows, quotas[label], replace=False)) if quotas[label] < len(rows) else rows
         weights[chosen] = len(rows) / max(len(chosen), 1)
         kept.append(chosen)
     order = np.sort(np.concatenate(kept))
-    return frame.iloc[order].assign(**{INCLUSION_WEIGHT: weights[order]}).reset_index(drop=True)
+    return order, weights[order]
+
+
+def class_aware_sample(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+    """The rows of `frame` to train on when it has more than `max_rows` (else all), with `inclusion_weight`."""
+    positions, weights = class_aware_positions(frame[LABEL_COLUMN], max_rows, seed)
+    return frame.iloc[positions].assign(**{INCLUSION_WEIGHT: weights}).reset_index(drop=True)
+
+
+def read_class_aware_sample(paths: list[Path], max_rows: int | None, seed: int,
+                            columns: list[str] | None = None) -> pd.DataFrame:
+    """`class_aware_sample` of the rows of Parquet outputs (files or folders, one after the other), read in bounded
+    batches: the labels first, then only the chosen rows, so memory follows `max_rows`, not the part's size."""
+    datasets = [ds.dataset(str(path), format="parquet") for path in paths]
+    labels = pd.concat([data.to_table(columns=[LABEL_COLUMN]).to_pandas()[LABEL_COLUMN] for data in datasets],
+                       ignore_index=True)
+    positions, weights = class_aware_positions(labels, max_rows, seed)
+    chosen, start = [], 0
+    for data in datasets:
+        for batch in data.to_batches(columns=columns, batch_size=READ_BATCH_ROWS, use_threads=False):
+            wanted = positions[(positions >= start) & (positions < start + batch.num_rows)] - start
+            if len(wanted):
+                chosen.append(batch.take(pa.array(wanted)))
+            start += batch.num_rows
+    frame = pa.Table.from_batches(chosen).to_pandas() if chosen else pd.DataFrame(columns=columns)
+    return frame.assign(**{INCLUSION_WEIGHT: weights}).reset_index(drop=True)
 
 
 def oversampling_targets(labels: pd.Series, target_ratio: float) -> dict[str, int]:

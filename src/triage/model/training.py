@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from triage.contract import Contract
+from triage.data.resample import INCLUSION_WEIGHT
 from triage.model.estimators import forest_baseline, logistic_baseline, triage_pipeline
 from triage.model.features import class_targets, feature_matrix
 from triage.model.knowledge import KnowledgeBinding
@@ -58,9 +59,14 @@ def fit_baselines(original: pd.DataFrame, contract: Contract, settings: dict, se
     every CPU: the logistic regression's solver does not use BLAS (triage.model.estimators.logistic_baseline), and
     any BLAS call left in the fits runs on one thread, so no thread split can change a sum's order."""
     x, y = feature_matrix(original, contract), class_targets(original, contract.classes)
+    # a class-aware sample (train.max_rows): the forest weights each kept row by its inverse inclusion probability,
+    # so it sees the population's class balance; the logistic regression balances classes itself ("balanced")
+    inclusion = original.get(INCLUSION_WEIGHT)
+    forest_fit = {} if inclusion is None or (inclusion == 1.0).all() else {"model__sample_weight": inclusion.to_numpy()}
     with threadpool_limits(limits=1, user_api="blas"):
         logistic = logistic_baseline(contract, settings["baselines"]["logreg_c"], seed).fit(x, y)
-        forest = forest_baseline(contract, settings["baselines"]["forest_trees"], seed, settings["threads"]).fit(x, y)
+        forest = forest_baseline(contract, settings["baselines"]["forest_trees"], seed, settings["threads"]).fit(
+            x, y, **forest_fit)
     return {"logistic_regression": logistic, "random_forest": single_threaded_prediction(forest)}
 
 

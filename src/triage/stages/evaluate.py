@@ -9,6 +9,7 @@ import pandas as pd
 
 from triage import config
 from triage.contract import contract_from_params
+from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, SITE_ID
 from triage.data.split import read_holdout
 from triage.evaluation.evaluate import evaluate
 from triage.evaluation.plots import write_figures, write_plot_tables
@@ -17,6 +18,12 @@ from triage.model.estimators import model_input_names
 from triage.tables import write_json
 
 log = config.stage_logger("evaluate")
+
+
+def evaluation_columns(contract) -> list[str]:
+    """The features, the label, the outcome code (held-out diseases) and the site (subgroups, the Bayes limit)."""
+    site = [SITE_ID] if contract.spec.context.site else []
+    return [*contract.feature_names, LABEL_COLUMN, OUTCOME_CODE, *site]
 
 
 def generative_model(params: dict):
@@ -34,7 +41,8 @@ def main() -> None:
     contract = contract_from_params(params)
     bundle = joblib.load(config.MODEL_BUNDLE)
     pipeline = bundle["pipeline"]
-    valid, test = pd.read_parquet(config.VALID), pd.read_parquet(config.TEST)
+    columns = evaluation_columns(contract)  # no identifiers: memory for what is scored and grouped by
+    valid, test = pd.read_parquet(config.VALID, columns=columns), pd.read_parquet(config.TEST, columns=columns)
     log.info("scoring %d test rows; bootstrap intervals over %d resamples", len(test), settings["bootstrap"])
     metrics, subgroups, curves, y = evaluate(settings, seed, bundle, joblib.load(config.BASELINES_BUNDLE), valid,
                                              test, contract, read_holdout(params["split"].get("holdout_file")),

@@ -24,7 +24,7 @@ def main() -> None:
     contract = contract_from_params(params)
     pipeline = joblib.load(config.MODEL_BUNDLE)["pipeline"]
     model_bytes = to_onnx(pipeline, len(contract.feature_names)).SerializeToString()
-    test = pd.read_parquet(config.TEST)
+    test = pd.read_parquet(config.TEST, columns=list(contract.feature_names))
     rows = np.random.default_rng(params["base"]["seed"]).permutation(len(test))[: settings["parity_rows"]]
     parity = check_parity(pipeline, model_bytes, feature_matrix(test.iloc[rows], contract),
                           settings["parity_tolerance"])

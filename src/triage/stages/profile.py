@@ -12,6 +12,7 @@ import pandas as pd
 
 from triage import config
 from triage.contract import contract_from_params
+from triage.data.columns import LABEL_COLUMN
 from triage.model.features import feature_matrix
 from triage.monitoring.profile import build_profile
 from triage.tables import read_json
@@ -23,8 +24,9 @@ log = config.stage_logger("profile")
 def main() -> None:
     params = config.load_params()
     manifest = read_json(config.MANIFEST)
-    frame = pd.read_parquet(config.VALID)
-    x = feature_matrix(frame, contract_from_params(params))
+    contract = contract_from_params(params)
+    frame = pd.read_parquet(config.VALID, columns=[*contract.feature_names, LABEL_COLUMN])
+    x = feature_matrix(frame, contract)
     session = onnx_session(config.ONNX_MODEL.read_bytes())
     probabilities = session.run(["probabilities"], {manifest["onnx"]["input"]["name"]: x})[0]
     profile = build_profile(frame, probabilities.astype("float64"), manifest, params["base"]["seed"])

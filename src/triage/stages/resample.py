@@ -7,7 +7,8 @@ import pandas as pd
 
 from triage import config
 from triage.contract import contract_from_params
-from triage.data.resample import class_aware_sample, resample, resample_report
+from triage.data.columns import LABEL_COLUMN
+from triage.data.resample import read_class_aware_sample, resample, resample_report
 from triage.tables import write_json, write_parquet
 
 log = config.stage_logger("resample")
@@ -16,15 +17,16 @@ log = config.stage_logger("resample")
 def main() -> None:
     params = config.load_params()
     contract = contract_from_params(params)
-    train = pd.read_parquet(config.TRAIN)
-    sample = class_aware_sample(train, params["train"].get("max_rows"), params["base"]["seed"])
-    if len(sample) < len(train):
+    columns = [*contract.feature_names, LABEL_COLUMN]
+    sample = read_class_aware_sample([config.TRAIN], params["train"].get("max_rows"), params["base"]["seed"], columns)
+    labels = pd.read_parquet(config.TRAIN, columns=[LABEL_COLUMN])
+    if len(sample) < len(labels):
         log.info("class-aware sample: %d of %d training rows (train.max_rows), every rare case kept", len(sample),
-                 len(train))
+                 len(labels))
     out = resample(sample, contract, params["resample"], params["train"]["class_weight_power"],
                    params["base"]["seed"])
     write_parquet(out, config.TRAIN_RESAMPLED)
-    report = resample_report(train, out, params["resample"]["method"], contract.classes)
+    report = resample_report(labels, out, params["resample"]["method"], contract.classes)
     write_json(report, config.REPORTS / "resample.json")
     log.info("%s: %s -> %s", report["method"], report["before"], report["after_weighted"])
 

@@ -20,7 +20,8 @@ from dvclive import Live
 
 from triage import config
 from triage.contract import contract_from_params
-from triage.data.resample import class_aware_sample
+from triage.data.columns import LABEL_COLUMN, PATIENT_ID
+from triage.data.resample import read_class_aware_sample
 from triage.model.crossfit import crossfit_orphan_threshold
 from triage.model.knowledge import knowledge_from_params
 from triage.model.training import CURVE_EVERY, fit_baselines, fit_triage_model, training_curves
@@ -51,14 +52,14 @@ def main() -> None:
     log.info("training CatBoost (%s, %d iterations, depth %d) on %d rows", settings["strategy"],
              settings["iterations"], settings["depth"], len(train))
     started = time.perf_counter()
-    pipeline = fit_triage_model(train, pd.read_parquet(config.VALID), contract, settings, seed, knowledge)
+    columns, limit = [*contract.feature_names, LABEL_COLUMN, PATIENT_ID], settings.get("max_rows")
+    curve_rows = read_class_aware_sample([config.VALID], limit, seed, columns)  # CatBoost's validation curve
+    pipeline = fit_triage_model(train, curve_rows, contract, settings, seed, knowledge)
     log.info("CatBoost done in %.1f s; fitting baselines (logistic regression, random forest)",
              time.perf_counter() - started)
-    original = pd.read_parquet(config.TRAIN)
-    baselines = fit_baselines(original, contract, settings, seed)
-    development = pd.concat([original, pd.read_parquet(config.VALID)], ignore_index=True)
-    threshold = crossfit_orphan_threshold(class_aware_sample(development, settings.get("max_rows"), seed),
-                                          contract, params, knowledge, log.info)
+    baselines = fit_baselines(read_class_aware_sample([config.TRAIN], limit, seed, columns), contract, settings, seed)
+    development = read_class_aware_sample([config.TRAIN, config.VALID], limit, seed, columns)
+    threshold = crossfit_orphan_threshold(development, contract, params, knowledge, log.info)
     if threshold is not None:
         log.info("orphan threshold %.4f, cross-fitted on %d out-of-fold orphan cases (%d folds)", threshold.value,
                  threshold.orphan_cases, threshold.folds)
