@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from triage.simulation import portable
-from triage.simulation.generative import GenerativeModel
+from triage.simulation.generative import GenerativeModel, inverse_cdf
 from triage_shared.classes import CLASSES
 
 # Extra visits per patient, by class (chronic and orphan patients come back).
@@ -19,26 +19,31 @@ SURNAMES = ("García", "Fernández", "González", "Rodríguez", "López", "Mart�
 DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 
 
-def sample_cohort(model: GenerativeModel, n_visits: int, start_date: str, days: int,
-                  rng: np.random.Generator) -> pd.DataFrame:
-    """A clean visit table in the raw contract (typed values, before the mess of real extracts)."""
+def sample_cohort(model: GenerativeModel, n_visits: int, start_date: str, days: int, rng: np.random.Generator,
+                  first_patient: int = 0, first_visit: int = 0) -> pd.DataFrame:
+    """A clean visit table in the raw contract (typed values, before the mess of real extracts).
+
+    A batch of a larger cohort passes the patients and visits drawn before it (`first_patient`, `first_visit`):
+    its identifiers follow on, so that no two batches share a patient or a visit id.
+    """
     site = rng.choice(len(model.site_ids), size=n_visits, p=model.site_weights)
     cumulative = np.cumsum(model.prior_given_site, axis=1)
-    diagnosis = np.minimum((cumulative[site] < rng.random(n_visits)[:, None]).sum(axis=1), len(model.codes) - 1)
-    patient = _assign_patients(site, diagnosis, model, rng)
-    _, first_visit, visit_patient = np.unique(patient, return_index=True, return_inverse=True)
-    age = model.sample_age(diagnosis[first_visit], rng)[visit_patient]
-    sex = model.sample_sex(diagnosis[first_visit], rng)[visit_patient]
+    diagnosis = np.minimum(inverse_cdf(cumulative, site, rng.random(n_visits)), len(model.codes) - 1)
+    patient = _assign_patients(site, diagnosis, model, rng) + first_patient
+    _, first_of_patient, visit_patient = np.unique(patient, return_index=True, return_inverse=True)
+    age = model.sample_age(diagnosis[first_of_patient], rng)[visit_patient]
+    sex = model.sample_sex(diagnosis[first_of_patient], rng)[visit_patient]
     features = model.sample_visit_features(diagnosis, age, rng)
     model.apply_missingness(features, site, rng)
     visit_date = _visit_dates(model.codes[diagnosis], start_date, days, rng)
     frame = pd.DataFrame({
         "patient_id": np.char.add("MRN", np.char.zfill((patient + 1000000).astype(str), 7)),
-        "visit_id": np.char.add("V", np.char.zfill((rng.permutation(n_visits) + 10000000).astype(str), 8)),
+        "visit_id": np.char.add("V", np.char.zfill((rng.permutation(n_visits) + 10000000 + first_visit).astype(str),
+                                                   8)),
         "visit_date": visit_date, "site_id": model.site_ids[site], "age_years": age, "sex": sex, **features,
         "diagnosis_code": model.codes[diagnosis],
     })
-    return _add_identities(frame, patient, first_visit, visit_patient, rng)
+    return _add_identities(frame, visit_patient, first_of_patient, rng)
 
 
 def _assign_patients(site: np.ndarray, diagnosis: np.ndarray, model: GenerativeModel,
@@ -69,10 +74,11 @@ def _visit_dates(codes: np.ndarray, start_date: str, days: int, rng: np.random.G
     return (start + offsets).astype(str)
 
 
-def _add_identities(frame: pd.DataFrame, patient: np.ndarray, first_visit: np.ndarray, visit_patient: np.ndarray,
+def _add_identities(frame: pd.DataFrame, visit_patient: np.ndarray, first_of_patient: np.ndarray,
                     rng: np.random.Generator) -> pd.DataFrame:
-    """Personal-data columns a real extract carries (ingest must remove them)."""
-    n_patients = patient.max() + 1
+    """Personal-data columns a real extract carries (ingest must remove them); `visit_patient` is each visit's
+    patient counted from 0 in this table, whatever its patient id."""
+    n_patients = len(first_of_patient)
     names = (np.array(FIRST_NAMES)[rng.integers(0, len(FIRST_NAMES), n_patients)] + " " +
              np.array(SURNAMES)[rng.integers(0, len(SURNAMES), n_patients)] + " " +
              np.array(SURNAMES)[rng.integers(0, len(SURNAMES), n_patients)])
@@ -81,8 +87,8 @@ def _add_identities(frame: pd.DataFrame, patient: np.ndarray, first_visit: np.nd
     visit = pd.to_datetime(frame["visit_date"]).to_numpy()
     birth = visit - (frame["age_years"].to_numpy() * 365.25 + rng.integers(0, 365, len(frame))).astype(
         "timedelta64[D]")
-    birth_by_patient = birth[first_visit][visit_patient]
-    frame.insert(1, "full_name", names[patient])
-    frame.insert(2, "national_id", national[patient])
+    birth_by_patient = birth[first_of_patient][visit_patient]
+    frame.insert(1, "full_name", names[visit_patient])
+    frame.insert(2, "national_id", national[visit_patient])
     frame.insert(3, "birth_date", pd.to_datetime(birth_by_patient).strftime("%Y-%m-%d"))
     return frame

@@ -1,7 +1,9 @@
 """Stage `simulate`: the default source — the simulated cohort as messy raw extracts (triage.simulation.cohort).
 
 Writes data/simulation/: the extracts and their marker, the generative model (for the exact Bayes posterior used by
-evaluate) and the orphan diseases held out of training. When params point `data.raw_dir` at other extracts, the
+evaluate) and the orphan diseases held out of training. The cohort is drawn and appended to the extracts in batches
+of `simulate.batch_visits` visits (triage.simulation.cohort.BATCH_VISITS by default), one log line per batch, so the
+stage's memory does not grow with `simulate.n_visits`. When params point `data.raw_dir` at other extracts, the
 stage writes only a note saying so (quickly: the simulator is not even imported), and the simulator plays no part in
 that model.
 """
