@@ -24,11 +24,11 @@ def feature_findings(train: dict[str, Any], contract: Contract) -> tuple[list[st
     failures, warnings = [], []
     rows = int(train["rows"])
     for name in contract.feature_names:
-        present, distinct = int(train[f"present_{name}"]), int(train[f"distinct_{name}"])
+        present = int(train[f"present_{name}"])
         if present == 0:
             failures.append(f"feature {name!r} is empty in all {rows} training rows: supply its values or "
                             f"list its column under `ignored` in {contract.path}")
-        elif distinct == 1:
+        elif train[f"first_{name}"] == train[f"last_{name}"]:
             message = (f"feature {name!r} has one value ({train[f'first_{name}']}) in all {present} training rows "
                        "that record it: it carries no information")
             (failures if contract.spec.checks.constant_feature == "fail" else warnings).append(message)

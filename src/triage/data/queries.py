@@ -177,20 +177,31 @@ def patient_parts_for(classes: tuple[str, ...], settings: dict, seed: int, holdo
             f"temporal.{PATIENT_ID} = held.{PATIENT_ID}")
 
 
-def part_profile_query(contract: Contract, part: str, holdout: set[str]) -> str:
-    """One row about a part: rows, patients, cases per class, held-out cases, and per feature the rows that record
-    it, its distinct values and its smallest (the training-data checks and reports/split.json)."""
-    cells = ['count(*) AS "rows"', f'count(DISTINCT {PATIENT_ID}) AS "patients"',
+ASSIGNED = (f"SELECT clean.*, patient_parts.part AS part FROM clean JOIN patient_parts "
+            f"ON clean.{PATIENT_ID} = patient_parts.{PATIENT_ID}")
+
+
+def parts_profile_query(contract: Contract, holdout: set[str]) -> str:
+    """One row per part (over the table `assigned`): rows, patients, cases per class, held-out cases, and per
+    feature the rows that record it and its smallest and largest value (the training-data checks and
+    reports/split.json). One pass for all parts; min = max marks a feature with one value (a distinct count per
+    column would cost Spark a pass each)."""
+    cells = ["part", 'count(*) AS "rows"', f'count(DISTINCT {PATIENT_ID}) AS "patients"',
              *(f"sum(CASE WHEN {LABEL_COLUMN} = {quoted(name)} THEN 1 ELSE 0 END) AS {quoted_name('n_' + name)}"
                for name in contract.classes),
              f"sum(CASE WHEN {held_out(holdout)} THEN 1 ELSE 0 END) AS n_unseen_orphan"]
     for name in contract.feature_names:
         column = quoted_name(name)
         cells += [f"count({column}) AS {quoted_name('present_' + name)}",
-                  f"count(DISTINCT {column}) AS {quoted_name('distinct_' + name)}",
-                  f"CAST(min({column}) AS VARCHAR) AS {quoted_name('first_' + name)}"]
-    return (f"SELECT {', '.join(cells)} FROM (SELECT clean.* FROM clean JOIN patient_parts ON clean.{PATIENT_ID} = "
-            f"patient_parts.{PATIENT_ID} WHERE patient_parts.part = {quoted(part)}) AS part_rows")
+                  f"CAST(min({column}) AS VARCHAR) AS {quoted_name('first_' + name)}",
+                  f"CAST(max({column}) AS VARCHAR) AS {quoted_name('last_' + name)}"]
+    return f"SELECT {', '.join(cells)} FROM assigned GROUP BY part"
+
+
+def empty_part_profile(contract: Contract) -> dict:
+    """The profile of a part no patient went to."""
+    return {"rows": 0, "patients": 0, "n_unseen_orphan": 0, **{f"n_{name}": 0 for name in contract.classes},
+            **{f"present_{name}": 0 for name in contract.feature_names}}
 
 
 def quoted_name(name: str) -> str:
@@ -198,10 +209,9 @@ def quoted_name(name: str) -> str:
 
 
 def part_query(columns: list[str], part: str) -> str:
-    """The clean rows of one part, in the canonical order."""
-    selected = listed([*columns, RECORD_ID, RECORD_ORDER], "clean")
-    return (f"SELECT {selected} FROM clean JOIN patient_parts ON clean.{PATIENT_ID} = patient_parts.{PATIENT_ID} "
-            f"WHERE patient_parts.part = {quoted(part)} ORDER BY clean.{RECORD_ORDER}")
+    """The clean rows of one part (over the table `assigned`), in the canonical order."""
+    return (f"SELECT {listed([*columns, RECORD_ID, RECORD_ORDER])} FROM assigned WHERE part = {quoted(part)} "
+            f"ORDER BY {RECORD_ORDER}")
 
 
 SPARK_FUNCTIONS = {"PERCENTILE_CONT(": "PERCENTILE(", "EPOCH_US(": "UNIX_MICROS("}  # what sqlglot leaves as is

@@ -135,13 +135,19 @@ class LocalExecutor:
         self._view(con, "clean", source)
         parts_sql = queries.patient_parts_sql(contract, settings, seed, holdout)
         con.execute(f"CREATE TEMP TABLE patient_parts AS {parts_sql}")
+        con.execute(f"CREATE TEMP TABLE assigned AS {queries.ASSIGNED}")
         columns = canonical_columns(contract)
         frames = {}
         for part in PARTS:
             _, frames[part] = self._stream(con, queries.part_query(columns, part), None if outs is None else outs[part])
-        profile = {part: con.execute(queries.part_profile_query(contract, part, holdout)).df().iloc[0].to_dict()
-                   for part in PARTS}
+        profile = parts_profile(con.execute(queries.parts_profile_query(contract, holdout)).df(), contract)
         return (None if outs is not None else frames), profile
+
+
+def parts_profile(rows: pd.DataFrame, contract: Contract) -> dict[str, dict[str, Any]]:
+    """The profile query's rows by part (a part no patient went to: zeros)."""
+    found = {row.pop("part"): row for row in rows.to_dict(orient="records")}
+    return {part: found.get(part, queries.empty_part_profile(contract)) for part in PARTS}
 
 
 def batches_of(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:

@@ -30,6 +30,7 @@ from triage.data.ingest import header_findings, ingest_stats
 from triage.data.kernels import SOURCE_SHIFT, canonical_columns, ingest_batch, row_schema, to_arrow
 from triage.data.split import PARTS
 from triage.data.validation import finish_quarantine, validation_accounting
+from triage.executors.local import parts_profile
 
 Progress = Callable[[str], None]
 FILES_SCHEMA = "source_index INT, path STRING, name STRING"
@@ -132,14 +133,15 @@ class SparkExecutor:
         spark = self.session()
         spark.read.parquet(str(Path(source).resolve())).createOrReplaceTempView("clean")
         parts_sql = queries.patient_parts_sql(contract, settings, seed, holdout)
-        patient_parts = spark.sql(queries.for_engine(parts_sql, "spark")).cache()
-        patient_parts.createOrReplaceTempView("patient_parts")
+        spark.sql(queries.for_engine(parts_sql, "spark")).createOrReplaceTempView("patient_parts")
+        assigned = spark.sql(queries.for_engine(queries.ASSIGNED, "spark")).cache()
+        assigned.createOrReplaceTempView("assigned")
         columns = canonical_columns(contract)
         frames = {}
         for part in PARTS:
             rows = spark.sql(queries.for_engine(queries.part_query(columns, part), "spark"))
             _, frames[part] = self._write(rows, None if outs is None else outs[part])
-        profile = {part: spark.sql(queries.for_engine(queries.part_profile_query(contract, part, holdout), "spark"))
-                   .toPandas().iloc[0].to_dict() for part in PARTS}
-        patient_parts.unpersist()
+        profile = parts_profile(spark.sql(queries.for_engine(queries.parts_profile_query(contract, holdout),
+                                                             "spark")).toPandas(), contract)
+        assigned.unpersist()
         return (None if outs is not None else frames), profile
