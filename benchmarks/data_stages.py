@@ -4,11 +4,12 @@
     python benchmarks/data_stages.py --visits 1000000 --engines local spark-cluster
 
 One scratch copy of the repository simulates the cohort once; then, for each engine, `dvc repro -s` of ingest,
-validate and split with `data.executor` set for it, timed and with the peak memory of the stage's process tree
-(the driver's, for Spark: a standalone cluster's workers are other processes, their peak is read from /proc while the
-stage runs). Engines: `local` (the embedded default: one Python process for the kernel, DuckDB on 2 threads),
-`spark-local` (Spark `local[2]`: one JVM, 2 task slots) and `spark-cluster` (the project's standalone cluster: a
-master and 2 workers of 1 core on 127.0.0.1). Cores are the task slots each engine is given on this 2-core machine.
+validate and split with `data.executor` set for it, timed, with the peak of the summed resident memory of the
+stage's process tree (for Spark: the driver, its JVM and Python workers) and of a standalone cluster's workers and
+executors, polled from /proc while the stage runs. Engines: `local` (the embedded default: one Python process for
+the kernel, DuckDB on 2 threads), `spark-local` (Spark `local[2]`: one JVM, 2 task slots) and `spark-cluster` (the
+project's standalone cluster: a master and 2 workers of 1 core on 127.0.0.1). Cores are the task slots each engine
+is given on this 2-core machine.
 The accountings of all engines must be equal, or the run stops.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -26,7 +28,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline import copy_repository, measure  # noqa: E402
+from pipeline import ENV, copy_repository, measure  # noqa: E402
 
 STAGES = ("ingest", "validate", "split")
 CORES = {"local": 2, "spark-local": 2, "spark-cluster": 2}
@@ -39,7 +41,21 @@ def set_executor(workspace: Path, executor: object) -> None:
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def peak_rss_mb(pids: set[int]) -> float:
+def descendants(root: int) -> set[int]:
+    """`root` and every process below it (from /proc: the children lists of each task)."""
+    found, pending = set(), [root]
+    while pending:
+        pid = pending.pop()
+        found.add(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*") if Path(f"/proc/{pid}/task").exists() else []:
+            try:
+                pending += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def rss_mb(pids: set[int]) -> float:
     total = 0
     for pid in pids:
         try:
@@ -50,32 +66,43 @@ def peak_rss_mb(pids: set[int]) -> float:
     return total / 1024
 
 
-class WorkerMemory(threading.Thread):
-    """Polls the cluster's worker process trees (the executors are their children) for their summed peak RSS."""
+class TreeMemory(threading.Thread):
+    """The peak of the summed resident memory of a process tree (the stage, its JVM and Python workers) and of a
+    standalone cluster's workers and their executors, polled twice a second."""
 
-    def __init__(self, cluster) -> None:
+    def __init__(self, root: int, cluster) -> None:
         super().__init__(daemon=True)
-        self.cluster, self.peak, self.running = cluster, 0.0, True
+        self.root, self.cluster, self.peak, self.running = root, cluster, 0.0, True
 
     def run(self) -> None:
         while self.running:
-            self.peak = max(self.peak, peak_rss_mb(self.cluster.pids() - {self.cluster.state.master.pid}))
+            pids = descendants(self.root)
+            if self.cluster is not None:
+                for worker in self.cluster.state.workers:
+                    pids |= descendants(worker.pid) if worker.pid else set()
+            self.peak = max(self.peak, rss_mb(pids))
             time.sleep(0.5)
+
+
+def measure_tree(command: list[str], cwd: Path, cluster) -> tuple[float, float]:
+    """Wall seconds and the peak summed memory (MB) of the stage's process tree (and the cluster's workers)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    watcher = TreeMemory(process.pid, cluster)
+    watcher.start()
+    _, stderr = process.communicate()
+    watcher.running = False
+    watcher.join()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {stderr.decode()[-2000:]}")
+    return time.perf_counter() - started, watcher.peak
 
 
 def bench_engine(workspace: Path, engine: str, cluster) -> dict[str, tuple[float, float]]:
     master = {"spark-local": "local[2]", "spark-cluster": cluster.master_url if cluster else None}.get(engine)
     set_executor(workspace, "local" if engine == "local" else {"engine": "spark", "master": master})
-    results = {}
-    for stage in STAGES:
-        watcher = WorkerMemory(cluster) if engine == "spark-cluster" else None
-        if watcher:
-            watcher.start()
-        seconds, driver_mb = measure(["dvc", "repro", "-s", "-f", stage], workspace)
-        if watcher:
-            watcher.running = False
-            watcher.join()
-        results[stage] = (seconds, driver_mb + (watcher.peak if watcher else 0.0))
+    results = {stage: measure_tree(["dvc", "repro", "-s", "-f", stage], workspace, cluster if engine ==
+                                   "spark-cluster" else None) for stage in STAGES}
     results["accounting"] = json.loads((workspace / "reports/validation.json").read_text())
     return results
 
