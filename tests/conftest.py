@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +134,20 @@ def run(command: list[str], cwd: Path, env: dict | None = None, check: bool = Tr
         assert result.returncode == 0, (f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n"
                                         f"{result.stderr[-3000:]}")
     return result
+
+
+@contextlib.contextmanager
+def params_changed(repo: Path, section: str, key: str, value: object) -> Iterator[None]:
+    """`repo`'s params.yaml with one value changed, restored afterwards."""
+    params_file = repo / "params.yaml"
+    original = params_file.read_text()
+    params = yaml.safe_load(original)
+    params[section][key] = value
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        yield
+    finally:
+        params_file.write_text(original)
 
 
 def commit_all(repo: Path, message: str) -> None:

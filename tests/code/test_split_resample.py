@@ -109,3 +109,27 @@ def test_oversampling_a_class_aware_sample_is_refused(labelled_cohort, contract)
     with pytest.raises(TrainingDataError, match="train.max_rows"):
         resample(class_aware_sample(labelled_cohort, 2000, seed=3), contract,
                  {"method": "random_over", "target_ratio": 0.25}, 0.5, seed=1)
+
+
+def test_the_sample_read_in_batches_is_the_sample_of_the_whole_part(labelled_cohort, tmp_path):
+    """resample and train read the class-aware sample from Parquet (a file, or a folder of parts as Spark writes
+    them) in batches, labels first: the same rows, in the same order, as sampling the part held in memory."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from triage.data import resample as resampling
+    from triage.data.resample import INCLUSION_WEIGHT, class_aware_sample, read_class_aware_sample
+
+    frame = labelled_cohort[[LABEL_COLUMN, PATIENT_ID, "age_years"]].reset_index(drop=True)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "part.parquet", row_group_size=700)
+    (tmp_path / "folder").mkdir()
+    for number, start in enumerate(range(0, len(frame), 2500)):
+        pq.write_table(pa.Table.from_pandas(frame.iloc[start:start + 2500], preserve_index=False),
+                       tmp_path / "folder" / f"part-{number:05d}.parquet")
+    expected = class_aware_sample(frame, 1500, seed=5)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(resampling, "READ_BATCH_ROWS", 333)  # many batches, boundaries anywhere
+        for source in ("part.parquet", "folder"):
+            read = read_class_aware_sample([tmp_path / source], 1500, seed=5)
+            assert read[frame.columns].astype(str).equals(expected[frame.columns].astype(str))
+            assert np.array_equal(read[INCLUSION_WEIGHT], expected[INCLUSION_WEIGHT])

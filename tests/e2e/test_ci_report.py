@@ -8,7 +8,7 @@ import shutil
 import pytest
 import yaml
 
-from ..conftest import commit_all, run
+from ..conftest import commit_all, params_changed, run
 
 pytestmark = pytest.mark.slow
 
@@ -55,15 +55,8 @@ def test_report_opens_with_what_changed_then_the_gate_then_the_details(two_commi
 
 
 def test_a_failing_gate_fails_the_report(two_commits, tmp_path):
-    params_file = two_commits / "params.yaml"
-    original = params_file.read_text()
-    params = yaml.safe_load(original)
-    params["gate"]["min_macro_f1"] = 0.99
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-    try:
+    with params_changed(two_commits, "gate", "min_macro_f1", 0.99):
         result = run(["triage", "report", "--base", "HEAD~1", "--out", str(tmp_path)], two_commits, check=False)
-    finally:
-        params_file.write_text(original)
     markdown = (tmp_path / "report.md").read_text()
     assert result.returncode == 1
     assert "❌ **Puerta de calidad: NO PASA**" in markdown and "FAIL  model.macro_f1" in markdown

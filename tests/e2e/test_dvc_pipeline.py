@@ -18,7 +18,7 @@ from triage.model.features import feature_matrix
 from triage.model.onnx import INPUT_NAME, onnx_session
 from triage.tables import file_digest
 
-from ..conftest import REPO, commit_all, run
+from ..conftest import REPO, commit_all, params_changed, run
 
 pytestmark = pytest.mark.slow
 
@@ -86,20 +86,15 @@ def test_gate_passes_and_fails_on_the_produced_metrics_as_the_minimums_say(works
 def test_a_failed_repro_is_never_followed_by_a_passing_gate(workspace):
     """`dvc repro` fails in validate (a stricter limit refuses the rows): the metrics left by the last run are not
     the current pipeline's, and the gate says so and fails, where it used to pass them."""
-    params_file = workspace / "params.yaml"
-    original = params_file.read_text()
-    params = yaml.safe_load(original)
-    params["validate"]["max_bad_fraction"] = 0.0
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
-        failed = run(["dvc", "repro"], workspace, check=False)
-        assert failed.returncode != 0 and "max_bad_fraction" in failed.stdout + failed.stderr
-        assert "Traceback" not in failed.stdout + failed.stderr  # an expected refusal: one line, no traceback
-        gate = run([sys.executable, "-m", "triage.cli", "gate"], workspace, check=False)
-        assert gate.returncode == 1 and "quality gate: FAILED" in gate.stdout
-        assert "FAIL  metrics provenance: stage validate" in gate.stdout
+        with params_changed(workspace, "validate", "max_bad_fraction", 0.0):
+            failed = run(["dvc", "repro"], workspace, check=False)
+            assert failed.returncode != 0 and "max_bad_fraction" in failed.stdout + failed.stderr
+            assert "Traceback" not in failed.stdout + failed.stderr  # an expected refusal: one line, no traceback
+            gate = run([sys.executable, "-m", "triage.cli", "gate"], workspace, check=False)
+            assert gate.returncode == 1 and "quality gate: FAILED" in gate.stdout
+            assert "FAIL  metrics provenance: stage validate" in gate.stdout
     finally:
-        params_file.write_text(original)
         run(["dvc", "checkout", "--force"], workspace)
     assert "Data and pipelines are up to date" in run(["dvc", "status"], workspace).stdout
 
