@@ -61,7 +61,7 @@ def pipeline_changes(root: Path = Path("."), stage: str = EVALUATE_STAGE) -> lis
 
     try:
         with Repo(str(root)) as repo:
-            status = repo.status(targets=[stage])
+            status = repo.status(targets=[stage], with_deps=True)
     except DvcException as error:
         return [f"dvc status {stage} could not run: {error}"]
     return [f"stage {name.split(':')[-1]}: {describe_change(changes)}" for name, changes in status.items()]
