@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -27,12 +26,15 @@ pytestmark = pytest.mark.slow
 def bucket(tmp_path_factory, model_dir):
     s3 = LocalS3(tmp_path_factory.mktemp("s3"), port=free_port(), bucket="triage")
     s3.start()
-    os.environ.update({k: v for k, v in s3.environment().items() if k.startswith("AWS_")})
-    store = ModelStore(S3Location(s3.bucket, s3.endpoint, "us-east-1").client(), s3.bucket)
-    manifest = json.loads((model_dir / "manifest.json").read_text())
-    manifest["registry"] = {"version": "v1.2.3", "stage": "dev"}
-    store.publish("dev", (model_dir / "model.onnx").read_bytes(), manifest, model_card(manifest))
-    yield s3, store
+    with pytest.MonkeyPatch.context() as patch:  # the AWS_* variables for this module only
+        for name, value in s3.environment().items():
+            if name.startswith("AWS_"):
+                patch.setenv(name, value)
+        store = ModelStore(S3Location(s3.bucket, s3.endpoint, "us-east-1").client(), s3.bucket)
+        manifest = json.loads((model_dir / "manifest.json").read_text())
+        manifest["registry"] = {"version": "v1.2.3", "stage": "dev"}
+        store.publish("dev", (model_dir / "model.onnx").read_bytes(), manifest, model_card(manifest))
+        yield s3, store
     s3.stop()
 
 

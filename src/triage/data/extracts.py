@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from triage.data.locations import Location, endpoint, is_remote, list_objects, open_binary, suffix
 from triage.errors import UserError
 
 SIMULATED_MARKER = "_SIMULATED.json"  # written by the simulate stage beside its extracts: name -> sha256
@@ -50,7 +51,10 @@ class CsvReader(Protocol):
     def __next__(self) -> list[str]: ...
 
 
-def list_extracts(directory: Path, required: bool = True) -> list[Path]:
+def list_extracts(directory: Location, required: bool = True) -> list[Location]:
+    """The extracts (CSV, Parquet) under a folder or an object-store prefix, sorted; hidden ones (`_`, `.`) left out."""
+    if is_remote(directory):
+        return remote_extracts(str(directory), required)
     if not directory.is_dir():
         if required:
             raise ExtractError(f"raw source {directory} does not exist (params: data.raw_dir)")
@@ -62,8 +66,22 @@ def list_extracts(directory: Path, required: bool = True) -> list[Path]:
     return paths
 
 
-def shown_path(path: Path) -> str:
-    """The path as record ids and reports name it: relative to the working directory (the repository) if inside."""
+def remote_extracts(uri: str, required: bool) -> list[Location]:
+    try:
+        found: list[Location] = list(list_objects(uri, EXTRACT_SUFFIXES))
+    except OSError as error:
+        raise ExtractError(f"cannot list {uri} (params: data.raw_dir; endpoint {endpoint() or 'AWS'}): "
+                           f"{error}") from None
+    if required and not found:
+        raise ExtractError(f"no extracts (*.csv, *.parquet) under {uri} (params: data.raw_dir)")
+    return found
+
+
+def shown_path(path: Location) -> str:
+    """The path as record ids and reports name it: relative to the working directory (the repository) if inside;
+    an object by its URI."""
+    if is_remote(path):
+        return str(path)
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
@@ -85,18 +103,18 @@ BATCH_ROWS = 50_000  # records per batch when an extract is streamed: memory doe
 
 @dataclass
 class Extract:
-    path: Path
+    path: Location
     frame: pd.DataFrame  # text columns as in the file, plus record_id
     row_faults: list[dict]  # {record_id, column, rule, value}
     first_row: int = 0  # the position of the frame's first record in its extract (0-based): batches follow on
 
 
-def read_csv_text(path: Path) -> Extract:
+def read_csv_text(path: Location) -> Extract:
     """A whole CSV read as RFC 4180 text (the batches of `iter_csv_batches` joined)."""
     return joined(path, list(iter_csv_batches(path, rows=1 << 62)))
 
 
-def joined(path: Path, batches: list[Extract]) -> Extract:
+def joined(path: Location, batches: list[Extract]) -> Extract:
     if len(batches) == 1:
         return batches[0]
     frames = [batch.frame for batch in batches]
@@ -104,7 +122,7 @@ def joined(path: Path, batches: list[Extract]) -> Extract:
                    [fault for batch in batches for fault in batch.row_faults])
 
 
-def iter_csv_batches(path: Path, rows: int = BATCH_ROWS, name: str | None = None) -> Iterator[Extract]:
+def iter_csv_batches(path: Location, rows: int = BATCH_ROWS, name: str | None = None) -> Iterator[Extract]:
     """A CSV as RFC 4180 text in batches of `rows` records, read as a stream; only the separator is detected (on the
     file's start). A header-only file gives one empty batch, so its columns are still checked. `name`: how record
     ids name the file (default: its path from the working directory; a Spark task runs elsewhere)."""
@@ -125,12 +143,16 @@ def iter_csv_batches(path: Path, rows: int = BATCH_ROWS, name: str | None = None
             raise ExtractError(f"{name} is not UTF-8 text ({error.reason} near line {reader.line_num})") from None
 
 
-def _opened(path: Path):
-    """The file as UTF-8 text (a spreadsheet's byte order mark dropped), newlines left to the CSV reader."""
-    return open(path, encoding="utf-8-sig", newline="")
+def _opened(path: Location) -> io.TextIOWrapper:
+    """The file (or object) as UTF-8 text (a spreadsheet's byte order mark dropped), newlines left to the CSV
+    reader."""
+    try:
+        return io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", newline="")
+    except OSError as error:
+        raise ExtractError(f"cannot open {shown_path(path)} ({error})") from None
 
 
-def _sample(handle, path: Path) -> str:
+def _sample(handle, path: Location) -> str:
     """The file's start (to detect the separator), the handle rewound; an empty file is refused."""
     try:
         sample = handle.read(SNIFF_CHARS + 1)
@@ -142,7 +164,7 @@ def _sample(handle, path: Path) -> str:
     return sample
 
 
-def _text_batch(path: Path, header: list[str], records: list[list[str]], record_ids: list[str], faults: list[dict],
+def _text_batch(path: Location, header: list[str], records: list[list[str]], record_ids: list[str], faults: list[dict],
                 first_row: int) -> Extract:
     frame = pd.DataFrame(records, columns=header, dtype=object) if records else \
         pd.DataFrame(columns=header, dtype=object)
@@ -207,11 +229,11 @@ def _delimiter_score(sample: str, delimiter: str, truncated: bool) -> tuple[int,
     return (sum(len(record) == width for record in records[1:]), width, preference)
 
 
-def iter_parquet_batches(path: Path, rows: int = BATCH_ROWS, name: str | None = None) -> Iterator[Extract]:
+def iter_parquet_batches(path: Location, rows: int = BATCH_ROWS, name: str | None = None) -> Iterator[Extract]:
     """A Parquet extract as text in batches of `rows` rows (a missing value reads as empty text)."""
     name = name or shown_path(path)
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(open_binary(path))
         header = unique_header([str(name) for name in parquet.schema_arrow.names], path)
         first_row, emitted = 0, False
         for batch in parquet.iter_batches(batch_size=rows):
@@ -227,19 +249,20 @@ def iter_parquet_batches(path: Path, rows: int = BATCH_ROWS, name: str | None = 
         raise ExtractError(f"{name}: cannot read as Parquet ({error})") from None
 
 
-def read_parquet_text(path: Path) -> Extract:
+def read_parquet_text(path: Location) -> Extract:
     return joined(path, list(iter_parquet_batches(path, rows=1 << 30)))
 
 
-def iter_extract_batches(path: Path, rows: int = BATCH_ROWS, name: str | None = None) -> Iterator[Extract]:
-    """An extract (CSV or Parquet) as text batches of at most `rows` records, read as a stream."""
-    reader = iter_csv_batches if path.suffix.lower() == ".csv" else iter_parquet_batches
+def iter_extract_batches(path: Location, rows: int = BATCH_ROWS, name: str | None = None) -> Iterator[Extract]:
+    """An extract (CSV or Parquet, a file or an object) as text batches of at most `rows` records, read as a
+    stream."""
+    reader = iter_csv_batches if suffix(path) == ".csv" else iter_parquet_batches
     return reader(path, rows, name)
 
 
-def read_extract(path: Path) -> Extract:
+def read_extract(path: Location) -> Extract:
     """A whole extract as text (for small ones: drafting, the monitor's labels); the pipeline streams batches."""
-    return read_csv_text(path) if path.suffix.lower() == ".csv" else read_parquet_text(path)
+    return read_csv_text(path) if suffix(path) == ".csv" else read_parquet_text(path)
 
 
 def file_sha256(path: Path) -> str:
@@ -258,8 +281,11 @@ def write_simulated_marker(directory: Path, extracts: list[Path], details: dict)
     return marker
 
 
-def is_simulated(path: Path) -> bool:
-    """True only for a file the simulator wrote: named, with its exact content, in the marker beside it."""
+def is_simulated(path: Location) -> bool:
+    """True only for a file the simulator wrote: named, with its exact content, in the marker beside it (never an
+    object in a bucket: the simulator writes local files)."""
+    if is_remote(path):
+        return False
     marker = path.parent / SIMULATED_MARKER
     if not marker.is_file():
         return False

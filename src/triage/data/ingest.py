@@ -18,13 +18,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
 from triage.contract import BinaryFeature, CategoryFeature, Contract, NumericFeature, feature_spec
 from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
 from triage.data.extracts import RECORD_ID, Extract, ExtractError, is_simulated, shown_path
+from triage.data.locations import Location
 from triage_shared.pseudonym import DEVELOPMENT_KEY, KEY_VARIABLE, pseudonym
 from triage_shared.spellings import missing_codes, spelling_key, spelling_lookup
 
@@ -35,7 +35,7 @@ def pseudonymise(identifiers: pd.Series, key: bytes) -> pd.Series:
     return identifiers.map(lambda value: pseudonym(key, value))
 
 
-def pseudonym_key(real: list[Path], key: str | None = None) -> bytes:
+def pseudonym_key(real: list[Location], key: str | None = None) -> bytes:
     """`key` when given, else TRIAGE_PSEUDONYM_KEY; without either, the public development key, and only when no
     extract is real (`real`: the extracts that are not the simulator's own output)."""
     key = key if key is not None else os.environ.get(KEY_VARIABLE)
@@ -198,7 +198,7 @@ def ingest_stats(counts: dict[str, int], unknown: dict[str, list[str]], simulate
             "contract": {"name": contract.name, "version": contract.version, "sha256": contract.sha256}}
 
 
-def extract_key(paths: list[Path], key: str | None = None) -> tuple[bytes, bool]:
+def extract_key(paths: list[Location], key: str | None = None) -> tuple[bytes, bool]:
     """The pseudonymisation key for these extracts (see `pseudonym_key`) and whether they are all simulated."""
     real = [path for path in paths if not is_simulated(path)]
     return pseudonym_key(real, key), not real

@@ -25,6 +25,7 @@ from triage.data import queries
 from triage.data.extracts import BATCH_ROWS, iter_extract_batches, shown_path
 from triage.data.ingest import header_findings, ingest_stats
 from triage.data.kernels import canonical_columns, ingest_batch, row_schema, to_arrow
+from triage.data.locations import Location
 from triage.data.split import PARTS
 from triage.data.validation import finish_quarantine, validation_accounting
 
@@ -54,7 +55,7 @@ class LocalExecutor:
                    memory_limit=str(settings.get("memory_limit", "3GB")), threads=int(settings.get("threads", 2)))
 
     # --- ingest ---------------------------------------------------------------------------------------------------
-    def ingest(self, paths: list[Path], contract: Contract, key: bytes, out: Path, simulated: bool,
+    def ingest(self, paths: list[Location], contract: Contract, key: bytes, out: Path, simulated: bool,
                progress: Progress = print) -> dict[str, Any]:
         """Every extract through the row kernel into `out` (Parquet); the ingest statistics."""
         schema = row_schema(contract)
@@ -67,7 +68,7 @@ class LocalExecutor:
                                                                 progress)
         return ingest_stats(counts, unknown, simulated, contract)
 
-    def _ingest_extract(self, index: int, path: Path, contract: Contract, key: bytes, schema: pa.Schema,
+    def _ingest_extract(self, index: int, path: Location, contract: Contract, key: bytes, schema: pa.Schema,
                         writer: pq.ParquetWriter, unknown: dict[str, list[str]], progress: Progress) -> int:
         rows = 0
         for number, batch in enumerate(iter_extract_batches(path, self.batch_rows)):
@@ -158,7 +159,7 @@ def batches_of(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
             return
 
 
-def run_in_memory(paths: list[Path], contract: Contract, key: bytes, simulated: bool, max_bad_fraction: float,
+def run_in_memory(paths: list[Location], contract: Contract, key: bytes, simulated: bool, max_bad_fraction: float,
                   progress: Progress = print) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Ingest and validate small extracts (a contract check, one intake extract) with the pipeline's own executor,
     its Parquet in a temporary folder: the clean rows, the quarantine and the accounting."""

@@ -8,7 +8,9 @@ Spark keeps only one successful attempt. Outputs are Parquet folders at the stag
 file or a folder alike); rows are written sorted by `record_order`, so their order is the local executor's.
 
 Everything the kernel needs is resolved on the driver and shipped with it: the contract, the pseudonymisation key,
-each extract's absolute path and the name its record ids carry (a task's working directory is the worker's).
+each extract's absolute path or object URI and the name its record ids carry (a task's working directory is the
+worker's). Objects in a bucket are read by the tasks themselves (pyarrow's S3 filesystem), with the endpoint and
+credentials of the executors' environment.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from triage.data import queries
 from triage.data.extracts import BATCH_ROWS, iter_extract_batches, shown_path
 from triage.data.ingest import header_findings, ingest_stats
 from triage.data.kernels import SOURCE_SHIFT, canonical_columns, ingest_batch, row_schema, to_arrow
+from triage.data.locations import Location, is_remote, location
 from triage.data.split import PARTS
 from triage.data.validation import finish_quarantine, validation_accounting
 from triage.executors.local import parts_profile
@@ -43,7 +46,7 @@ def ingest_task(contract: Contract, key: bytes, batch_rows: int, schema: pa.Sche
     def run(files: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for chunk in files:
             for source_index, path, name in zip(*(chunk.column(i).to_pylist() for i in range(3)), strict=True):
-                for batch in iter_extract_batches(Path(path), batch_rows, name):
+                for batch in iter_extract_batches(location(path), batch_rows, name):
                     yield from to_arrow(ingest_batch(batch, source_index, contract, key), schema).to_batches()
     return run
 
@@ -73,7 +76,7 @@ class SparkExecutor:
                               "spark.executorEnv.PYTHONWARNINGS": f"ignore:{PANDAS_NOTICE}:FutureWarning"})
 
     # --- ingest ---------------------------------------------------------------------------------------------------
-    def ingest(self, paths: list[Path], contract: Contract, key: bytes, out: Path, simulated: bool,
+    def ingest(self, paths: list[Location], contract: Contract, key: bytes, out: Path, simulated: bool,
                progress: Progress = print) -> dict[str, Any]:
         """Every extract through the row kernel, one Spark task per extract, into the Parquet folder `out`."""
         unknown: dict[str, list[str]] = {}
@@ -82,8 +85,8 @@ class SparkExecutor:
         spark = self.session()
         from pyspark.sql.pandas.types import from_arrow_schema
 
-        files = spark.createDataFrame([(index, str(path.resolve()), shown_path(path))
-                                       for index, path in enumerate(paths)], FILES_SCHEMA)
+        files = spark.createDataFrame([(index, str(path) if is_remote(path) else str(Path(path).resolve()),
+                                        shown_path(path)) for index, path in enumerate(paths)], FILES_SCHEMA)
         files = files.repartition(max(len(paths), 1), "source_index")
         schema = row_schema(contract)
         progress(f"spark: {len(paths)} extract(s) as {len(paths)} task(s) on {spark.sparkContext.master}")
@@ -94,7 +97,7 @@ class SparkExecutor:
             progress(f"read {name}: {count} rows")
         return ingest_stats(counts, unknown, simulated, contract)
 
-    def _rows_per_extract(self, spark, out: Path, paths: list[Path]) -> dict[str, int]:
+    def _rows_per_extract(self, spark, out: Path, paths: list[Location]) -> dict[str, int]:
         per_source = dict(spark.read.parquet(str(Path(out).resolve()))
                           .selectExpr(f"shiftright(record_order, {SOURCE_SHIFT}) AS source")
                           .groupBy("source").count().collect())

@@ -8,12 +8,11 @@ found by `validate`, over all rows) and data/interim/ingest_stats.json.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from triage import config
 from triage.contract import contract_from_params
 from triage.data.extracts import list_extracts
 from triage.data.ingest import extract_key
+from triage.data.locations import location
 from triage.executors import executor_from_params
 from triage.tables import write_json
 
@@ -24,8 +23,8 @@ def main() -> None:
     params = config.load_params()
     contract = contract_from_params(params)
     incoming = params["data"].get("incoming_dir")
-    paths = list_extracts(Path(params["data"]["raw_dir"])) + (
-        list_extracts(Path(incoming), required=False) if incoming else [])
+    paths = list_extracts(location(params["data"]["raw_dir"])) + (  # a folder, or s3://bucket/prefix
+        list_extracts(location(incoming), required=False) if incoming else [])
     key, simulated = extract_key(paths)
     executor = executor_from_params(params)
     log.info("contract %s %s (%s); %d extract(s); %s executor", contract.name, contract.version, contract.path,

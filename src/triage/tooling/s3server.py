@@ -87,10 +87,13 @@ class LocalS3:
         return self.root / "weed.pid"
 
     def environment(self) -> dict[str, str]:
-        """What a client needs: the standard AWS variables plus the endpoint and bucket."""
+        """What a client needs: the standard AWS variables plus the endpoint (twice: the project's name and the one
+        botocore, so DVC, reads) and the bucket."""
         return {"AWS_ACCESS_KEY_ID": self.credentials.access_key,
                 "AWS_SECRET_ACCESS_KEY": self.credentials.secret_key, "AWS_DEFAULT_REGION": REGION,
-                "TRIAGE_S3_ENDPOINT": self.endpoint, "TRIAGE_BUCKET": self.bucket}
+                "TRIAGE_S3_ENDPOINT": self.endpoint, "TRIAGE_BUCKET": self.bucket,
+                # DVC (through botocore) reads this one: `data.raw_dir: s3://...` is then an external dependency
+                "AWS_ENDPOINT_URL": self.endpoint}
 
     def _write_identity_config(self) -> Path:
         config = self.root / "s3.json"
