@@ -41,25 +41,48 @@ def log_curves(model, live: Live) -> None:
     live.log_metric(f"train/{metric}", train_curve[-1], plot=False)
 
 
+def sample_columns(contract) -> list[str]:
+    return [*contract.feature_names, LABEL_COLUMN, PATIENT_ID]
+
+
+def fit_model(params: dict, contract, knowledge):
+    """The served pipeline on the resampled training part; the validation part (a class-aware sample of it at
+    most train.max_rows) gives CatBoost's evaluation curve. The frames are gone when it returns."""
+    settings, seed = params["train"], params["base"]["seed"]
+    train = pd.read_parquet(config.TRAIN_RESAMPLED)
+    log.info("training CatBoost (%s, %d iterations, depth %d) on %d rows", settings["strategy"],
+             settings["iterations"], settings["depth"], len(train))
+    curve_rows = read_class_aware_sample([config.VALID], settings.get("max_rows"), seed, sample_columns(contract))
+    return fit_triage_model(train, curve_rows, contract, settings, seed, knowledge)
+
+
+def fit_baseline_models(params: dict, contract) -> dict:
+    """The baselines on a class-aware sample of the training part: at most train.baselines.max_rows (a forest's
+    size grows with its rows; a baseline needs no more to show where the model stands), and at most train.max_rows."""
+    settings, seed = params["train"], params["base"]["seed"]
+    caps = [cap for cap in (settings.get("max_rows"), settings["baselines"].get("max_rows")) if cap]
+    rows = read_class_aware_sample([config.TRAIN], min(caps) if caps else None, seed, sample_columns(contract))
+    return fit_baselines(rows, contract, settings, seed)
+
+
+def cross_fitted_threshold(params: dict, contract, knowledge):
+    development = read_class_aware_sample([config.TRAIN, config.VALID], params["train"].get("max_rows"),
+                                          params["base"]["seed"], sample_columns(contract))
+    return crossfit_orphan_threshold(development, contract, params, knowledge, log.info)
+
+
 def main() -> None:
     params = config.load_params()
-    settings, seed = params["train"], params["base"]["seed"]
     contract = contract_from_params(params)
-    train = pd.read_parquet(config.TRAIN_RESAMPLED)
     knowledge = knowledge_from_params(params, contract)
     log.info("knowledge features: %s", knowledge.describe() if knowledge else "off (disabled, or no HPO-coded "
              "binary feature of the contract is in the table)")
-    log.info("training CatBoost (%s, %d iterations, depth %d) on %d rows", settings["strategy"],
-             settings["iterations"], settings["depth"], len(train))
     started = time.perf_counter()
-    columns, limit = [*contract.feature_names, LABEL_COLUMN, PATIENT_ID], settings.get("max_rows")
-    curve_rows = read_class_aware_sample([config.VALID], limit, seed, columns)  # CatBoost's validation curve
-    pipeline = fit_triage_model(train, curve_rows, contract, settings, seed, knowledge)
+    pipeline = fit_model(params, contract, knowledge)
     log.info("CatBoost done in %.1f s; fitting baselines (logistic regression, random forest)",
              time.perf_counter() - started)
-    baselines = fit_baselines(read_class_aware_sample([config.TRAIN], limit, seed, columns), contract, settings, seed)
-    development = read_class_aware_sample([config.TRAIN, config.VALID], limit, seed, columns)
-    threshold = crossfit_orphan_threshold(development, contract, params, knowledge, log.info)
+    baselines = fit_baseline_models(params, contract)
+    threshold = cross_fitted_threshold(params, contract, knowledge)
     if threshold is not None:
         log.info("orphan threshold %.4f, cross-fitted on %d out-of-fold orphan cases (%d folds)", threshold.value,
                  threshold.orphan_cases, threshold.folds)
