@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -62,3 +64,15 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+SCORING_BATCH_ROWS = 50_000  # rows scored at once: every scorer's temporaries stay bounded (the Bayes posterior
+                             # holds rows x diseases matrices), whatever the size of the test part
+
+
+def in_batches(frame: pd.DataFrame, score: Callable[[pd.DataFrame], np.ndarray],
+               rows: int = SCORING_BATCH_ROWS) -> np.ndarray:
+    """`score` applied to consecutive slices of `frame`, the class probabilities concatenated in row order."""
+    if len(frame) <= rows:
+        return score(frame)
+    return np.concatenate([score(frame.iloc[start:start + rows]) for start in range(0, len(frame), rows)])

@@ -34,6 +34,15 @@ def endpoint() -> str | None:
     return os.environ.get("TRIAGE_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
+STORE_VARIABLES = ("TRIAGE_S3_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                   "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION")
+
+
+def object_store_settings() -> dict[str, str]:
+    """The variables the object store is reached with, as this process has them (handed to Spark's tasks)."""
+    return {name: os.environ[name] for name in STORE_VARIABLES if os.environ.get(name)}
+
+
 @cache
 def object_store(endpoint_url: str | None) -> pafs.S3FileSystem:
     """pyarrow's S3 filesystem for an endpoint (AWS itself when None); credentials from the environment."""

@@ -42,18 +42,8 @@ from triage.model.estimators import rule_applies, rule_scores
 from triage.model.features import class_targets, feature_matrix
 from triage.simulation.generative import GenerativeModel
 from triage.simulation.vocabulary import red_flag_columns
+from triage.tables import in_batches
 from triage_shared.decision import decide, needs_review
-
-SCORING_BATCH_ROWS = 50_000  # rows scored at once: every scorer's temporaries stay bounded (the Bayes posterior
-                             # holds rows x diseases matrices), whatever the size of the test part
-
-
-def in_batches(frame: pd.DataFrame, score: Callable[[pd.DataFrame], np.ndarray],
-               rows: int = SCORING_BATCH_ROWS) -> np.ndarray:
-    """`score` applied to consecutive slices of `frame`, the class probabilities concatenated in row order."""
-    if len(frame) <= rows:
-        return score(frame)
-    return np.concatenate([score(frame.iloc[start:start + rows]) for start in range(0, len(frame), rows)])
 
 
 def method_probabilities(pipeline, baselines: dict, valid: pd.DataFrame, test: pd.DataFrame, contract: Contract,

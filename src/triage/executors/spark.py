@@ -30,7 +30,7 @@ from triage.data import queries
 from triage.data.extracts import BATCH_ROWS, iter_extract_batches, shown_path
 from triage.data.ingest import header_findings, ingest_stats
 from triage.data.kernels import SOURCE_SHIFT, canonical_columns, ingest_batch, row_schema, to_arrow
-from triage.data.locations import Location, is_remote, location
+from triage.data.locations import Location, is_remote, location, object_store_settings
 from triage.data.split import PARTS
 from triage.data.validation import finish_quarantine, validation_accounting
 from triage.executors.local import parts_profile
@@ -40,10 +40,12 @@ FILES_SCHEMA = "source_index INT, path STRING, name STRING"
 PANDAS_NOTICE = "PySpark does not yet fully support pandas"
 
 
-def ingest_task(contract: Contract, key: bytes, batch_rows: int, schema: pa.Schema
+def ingest_task(contract: Contract, key: bytes, batch_rows: int, schema: pa.Schema, store: dict[str, str]
                 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The function each Spark task runs: for every extract of its partition, the kernel's rows as Arrow."""
+    """The function each Spark task runs: for every extract of its partition, the kernel's rows as Arrow. `store`:
+    the object store's endpoint and keys as the driver has them (a worker's environment was fixed when it started)."""
     def run(files: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        os.environ.update(store)
         for chunk in files:
             for source_index, path, name in zip(*(chunk.column(i).to_pylist() for i in range(3)), strict=True):
                 for batch in iter_extract_batches(location(path), batch_rows, name):
@@ -90,7 +92,8 @@ class SparkExecutor:
         files = files.repartition(max(len(paths), 1), "source_index")
         schema = row_schema(contract)
         progress(f"spark: {len(paths)} extract(s) as {len(paths)} task(s) on {spark.sparkContext.master}")
-        rows = files.mapInArrow(ingest_task(contract, key, self.batch_rows, schema), from_arrow_schema(schema))
+        store = object_store_settings() if any(is_remote(path) for path in paths) else {}
+        rows = files.mapInArrow(ingest_task(contract, key, self.batch_rows, schema, store), from_arrow_schema(schema))
         rows.write.mode("overwrite").parquet(str(Path(out).resolve()))
         counts = self._rows_per_extract(spark, out, paths)
         for name, count in counts.items():

@@ -14,10 +14,9 @@ import pandas as pd
 from triage import config
 from triage.contract import contract_from_params
 from triage.data.columns import LABEL_COLUMN
-from triage.evaluation.evaluate import in_batches
 from triage.model.features import feature_matrix
 from triage.monitoring.profile import build_profile
-from triage.tables import read_json
+from triage.tables import in_batches, read_json
 from triage_shared.onnx import session as onnx_session
 
 log = config.stage_logger("profile")
