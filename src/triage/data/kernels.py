@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from triage.contract import BinaryFeature, CategoryFeature, Contract, NumericFeature
+from triage.contract import BinaryFeature, Contract, NumericFeature
 from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
 from triage.data.extracts import RECORD_ID, Extract
 from triage.data.ingest import ERROR_COLUMNS, normalise
@@ -112,6 +112,3 @@ def to_arrow(rows: pd.DataFrame, schema: pa.Schema) -> pa.Table:
         columns[field.name] = pa.array(values, type=field.type, from_pandas=True)
     return pa.table(columns, schema=schema)
 
-
-def category_names(contract: Contract) -> tuple[str, ...]:
-    return tuple(name for name, feature in contract.features.items() if isinstance(feature, CategoryFeature))

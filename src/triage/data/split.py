@@ -52,3 +52,8 @@ def summary(profile: dict[str, dict], contract: Contract, holdout: set[str]) -> 
         out["test"]["n_unseen_orphan"] = int(profile["test"]["n_unseen_orphan"] or 0)
     return out
 
+
+def parts_profile(rows: pd.DataFrame, contract: Contract) -> dict[str, dict]:
+    """The profile query's rows by part (a part no patient went to: zeros)."""
+    found = {row.pop("part"): row for row in rows.to_dict(orient="records")}
+    return {part: found.get(part, queries.empty_part_profile(contract)) for part in PARTS}

@@ -173,11 +173,6 @@ def evidence(y: np.ndarray, y_valid: np.ndarray, classes: tuple[str, ...], thres
     return out
 
 
-def precision(y: np.ndarray, decided: np.ndarray, orphan: int) -> float:
-    flagged = decided == orphan
-    return float((y[flagged] == orphan).mean()) if flagged.any() else float("nan")
-
-
 def short_summary(y: np.ndarray, p_valid: np.ndarray, y_valid: np.ndarray, p_test: np.ndarray,
                   settings: dict, model_precision: float | None, orphan: int | None) -> dict:
     threshold = tuned_threshold(y_valid, p_valid, settings, orphan)

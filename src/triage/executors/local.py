@@ -26,7 +26,7 @@ from triage.data.extracts import BATCH_ROWS, iter_extract_batches, shown_path
 from triage.data.ingest import header_findings, ingest_stats
 from triage.data.kernels import canonical_columns, ingest_batch, row_schema, to_arrow
 from triage.data.locations import Location
-from triage.data.split import PARTS
+from triage.data.split import PARTS, parts_profile
 from triage.data.validation import finish_quarantine, validation_accounting
 
 Progress = Callable[[str], None]
@@ -143,12 +143,6 @@ class LocalExecutor:
             _, frames[part] = self._stream(con, queries.part_query(columns, part), None if outs is None else outs[part])
         profile = parts_profile(con.execute(queries.parts_profile_query(contract, holdout)).df(), contract)
         return (None if outs is not None else frames), profile
-
-
-def parts_profile(rows: pd.DataFrame, contract: Contract) -> dict[str, dict[str, Any]]:
-    """The profile query's rows by part (a part no patient went to: zeros)."""
-    found = {row.pop("part"): row for row in rows.to_dict(orient="records")}
-    return {part: found.get(part, queries.empty_part_profile(contract)) for part in PARTS}
 
 
 def batches_of(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:

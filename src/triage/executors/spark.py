@@ -31,9 +31,8 @@ from triage.data.extracts import BATCH_ROWS, iter_extract_batches, shown_path
 from triage.data.ingest import header_findings, ingest_stats
 from triage.data.kernels import SOURCE_SHIFT, canonical_columns, ingest_batch, row_schema, to_arrow
 from triage.data.locations import Location, is_remote, location, object_store_settings
-from triage.data.split import PARTS
+from triage.data.split import PARTS, parts_profile
 from triage.data.validation import finish_quarantine, validation_accounting
-from triage.executors.local import parts_profile
 
 Progress = Callable[[str], None]
 FILES_SCHEMA = "source_index INT, path STRING, name STRING"
