@@ -3,8 +3,6 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from triage.evaluation.metrics import (
-    bootstrap_interval,
-    bootstrap_macro_auc,
     decide,
     expected_calibration_error,
     orphan_recall,
@@ -49,26 +47,6 @@ def test_calibration_error_of_perfect_and_overconfident_models():
     assert expected_calibration_error(y, p) < 0.03
     overconfident = np.eye(5)[p.argmax(axis=1)]
     assert expected_calibration_error(y, overconfident) > 0.3
-
-
-def test_bootstrap_interval_covers_the_point_estimate():
-    y, p = random_probabilities(3000, seed=3)
-    estimate = orphan_recall(y, decide(p, 0.2, ORPHAN), ORPHAN)
-    low, high = bootstrap_interval(y, p, lambda a, q: orphan_recall(a, decide(q, 0.2, ORPHAN), ORPHAN), rounds=200,
-                                   seed=1)
-    assert low < estimate < high and high - low < 0.1
-
-
-def test_fast_macro_auc_bootstrap_equals_the_plain_one_on_the_same_resamples():
-    y, p = random_probabilities(1500, seed=5)
-    p = np.round(p, 2)  # ties inside and across classes, as a calibrated model's rounded scores have
-    p[y == ORPHAN] = np.round(p[y == ORPHAN] * 0.5, 2)  # and a class far from the others, so classes differ
-    fast = bootstrap_macro_auc(y, p, rounds=60, seed=2)
-    def per_class_mean(a, q):  # safe_roc_auc's rule on unnormalised scores: the classes present, one vs rest
-        return float(np.mean([roc_auc_score(a == k, q[:, k]) for k in np.unique(a)]))
-
-    plain = bootstrap_interval(y, p, per_class_mean, rounds=60, seed=2)
-    assert np.allclose(fast, plain, atol=1e-12) and fast[0] < per_class_mean(y, p) < fast[1]
 
 
 def test_precision_at_recall_is_the_best_point_reaching_the_recall():
@@ -218,7 +196,6 @@ def test_orphan_recall_without_orphans_is_nan():
 
 
 def test_two_class_roc_auc_is_the_binary_auc():
-    from sklearn.metrics import roc_auc_score
 
     from triage.evaluation.metrics import classification_summary
 

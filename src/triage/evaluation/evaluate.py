@@ -21,15 +21,18 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score
 
 from triage.contract import Contract, NumericFeature
 from triage.data.columns import OUTCOME_CODE, SITE_ID
+from triage.evaluation.bootstrap import (
+    average_precision_statistic,
+    bootstrap_intervals,
+    macro_f1_statistic,
+    macro_roc_auc_statistic,
+    precision_at_recall_statistic,
+)
 from triage.evaluation.metrics import (
-    bootstrap_interval,
-    bootstrap_macro_auc,
     classification_summary,
-    macro_f1,
     operating_point,
     orphan_recall,
     per_class,
@@ -123,39 +126,35 @@ def model_report(y: np.ndarray, p_test: np.ndarray, test: pd.DataFrame, threshol
     orphan, n_classes = contract.orphan_index, len(contract.classes)
     report: dict = classification_summary(y, p_test, threshold, settings["review_threshold"], orphan)
     decided = decide(p_test, threshold, orphan)
-    rounds, review_at = settings["bootstrap"], settings["review_threshold"]
-    intervals = {
-        "macro_f1_ci": bootstrap_interval(y, p_test, lambda a, p: macro_f1(a, p.argmax(axis=1), n_classes), rounds,
-                                          seed),
-        "macro_f1_decision_ci": bootstrap_interval(
-            y, p_test, lambda a, p: macro_f1(a, decide(p, threshold, orphan), n_classes), rounds, seed),
-        "roc_auc_ovr_macro_ci": bootstrap_macro_auc(y, p_test, rounds, seed),
-        "specialist_review_share_ci": proportion_interval(int(needs_review(p_test, review_at).sum()), len(y)),
-    }
+    statistics = {"macro_f1_ci": macro_f1_statistic(y, p_test.argmax(axis=1), n_classes),
+                  "macro_f1_decision_ci": macro_f1_statistic(y, decided, n_classes),
+                  "roc_auc_ovr_macro_ci": macro_roc_auc_statistic(y, p_test)}
+    intervals: dict = {"specialist_review_share_ci": proportion_interval(
+        int(needs_review(p_test, settings["review_threshold"]).sum()), len(y))}
     if orphan is not None:
-        report.update(orphan_report(y, p_test, decided, test, settings, seed, holdout, orphan, intervals))
+        report.update(orphan_report(y, p_test, decided, test, settings, holdout, orphan, intervals))
+        cases, target = y == orphan, settings["orphan_recall_target"]
+        statistics["orphan_precision_at_recall_target_ci"] = precision_at_recall_statistic(cases, p_test[:, orphan],
+                                                                                           target)
+        statistics["orphan_pr_auc_ci"] = average_precision_statistic(cases, p_test[:, orphan])
+    intervals.update(bootstrap_intervals(len(y), statistics, settings["bootstrap"], seed))
     report.update({k: [round(v, 4) for v in interval] for k, interval in intervals.items()})
     report["per_class"] = per_class(y, decided, p_test, contract.classes)
     return report
 
 
 def orphan_report(y: np.ndarray, p_test: np.ndarray, decided: np.ndarray, test: pd.DataFrame, settings: dict,
-                  seed: int, holdout: set[str], orphan: int, intervals: dict) -> dict:
-    """The orphan flag's figures (intervals go into `intervals`): exact intervals on recall and precision, the
-    bootstrap on the curve's statistics, the operating point, and recall on seen and unseen diseases."""
+                  holdout: set[str], orphan: int, intervals: dict) -> dict:
+    """The orphan flag's figures (exact intervals on recall and precision go into `intervals`): the operating
+    point, and recall on seen and unseen diseases."""
     cases, flagged = y == orphan, decided == orphan
     caught = int((flagged & cases).sum())
     intervals["orphan_recall_ci"] = proportion_interval(caught, int(cases.sum()))
     intervals["orphan_precision_ci"] = proportion_interval(caught, int(flagged.sum()))
-    target, rounds = settings["orphan_recall_target"], settings["bootstrap"]
-    intervals["orphan_precision_at_recall_target_ci"] = bootstrap_interval(
-        y, p_test, lambda a, p: precision_at_recall(a, p[:, orphan], target, orphan), rounds, seed)
-    intervals["orphan_pr_auc_ci"] = bootstrap_interval(
-        y, p_test, lambda a, p: average_precision_score(a == orphan, p[:, orphan]) if (a == orphan).any()
-        else float("nan"), rounds, seed)
     unseen = test[OUTCOME_CODE].isin(holdout).to_numpy()
     return {
-        "orphan_precision_at_recall_target": precision_at_recall(y, p_test[:, orphan], target, orphan),
+        "orphan_precision_at_recall_target": precision_at_recall(y, p_test[:, orphan],
+                                                                 settings["orphan_recall_target"], orphan),
         "orphan_recall_lower": round(intervals["orphan_recall_ci"][0], 4),
         "orphan_recall_seen_diseases": orphan_recall(y[~unseen], decided[~unseen], orphan),
         "orphan_recall_unseen_diseases": orphan_recall(y[unseen], decided[unseen], orphan) if unseen.any() else None,

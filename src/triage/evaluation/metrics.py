@@ -11,8 +11,6 @@ probable class.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from scipy.stats import binomtest
 from sklearn.metrics import (
@@ -178,55 +176,3 @@ def per_class(y: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray,
                      "pr_auc": float(average_precision_score(positives, probabilities[:, k]))
                      if positives.any() else float("nan")}
     return out
-
-
-def bootstrap_interval(y: np.ndarray, probabilities: np.ndarray, statistic: Callable[[np.ndarray, np.ndarray], float],
-                       rounds: int, seed: int, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap over test rows (resampled with replacement)."""
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(rounds):
-        rows = rng.integers(0, len(y), len(y))
-        value = statistic(y[rows], probabilities[rows])
-        if np.isfinite(value):
-            values.append(value)
-    if not values:
-        return float("nan"), float("nan")
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
-
-
-def bootstrap_macro_auc(y: np.ndarray, probabilities: np.ndarray, rounds: int, seed: int,
-                        level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap of the one-vs-rest macro ROC-AUC, on the same resamples as `bootstrap_interval` (same
-    seed), in O(n) per class and round: each class's scores are sorted once, and a resample is the row weights it
-    draws (tied scores count half, as in the Mann-Whitney statistic)."""
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    prepared = []
-    for k in np.unique(y):
-        order = np.argsort(probabilities[:, k], kind="stable")
-        scores = probabilities[order, k]
-        groups = np.concatenate([[0], np.cumsum(scores[1:] != scores[:-1])])
-        prepared.append((order, y[order] == k, groups, int(groups[-1]) + 1 if n else 0))
-    values = []
-    for _ in range(rounds):
-        weights = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
-        aucs = []
-        for order, positive, groups, n_groups in prepared:
-            drawn = weights[order]
-            positives = np.bincount(groups, drawn * positive, n_groups)
-            negatives = np.bincount(groups, drawn * ~positive, n_groups)
-            total_positive, total_negative = positives.sum(), negatives.sum()
-            if total_positive == 0 or total_negative == 0:
-                continue
-            below = np.cumsum(negatives) - negatives
-            aucs.append(float((positives * (below + 0.5 * negatives)).sum() / (total_positive * total_negative)))
-        if len(aucs) >= 2:
-            values.append(float(np.mean(aucs)))
-    if not values:
-        return float("nan"), float("nan")
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
