@@ -136,3 +136,21 @@ def test_a_worker_killed_during_ingest_loses_and_duplicates_nothing(cluster, ext
     local = canonical(pd.read_parquet(local_run["out"] / "ingested.parquet"))
     spark = canonical(pd.read_parquet(tmp_path / "ingested.parquet"))
     assert local.equals(spark) and spark[VISIT_ID].notna().all() and np.unique(spark["record_id"]).size == len(spark)
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_a_second_spark_run_writes_the_same_files_byte_for_byte(cluster, extracts, contract, params, spark_run,
+                                                                  tmp_path):
+    """What DVC hashes: the same extracts give the same file names and bytes (no job UUID in a name, no _SUCCESS
+    or .crc), so `dvc repro` on Spark leaves dvc.lock unchanged."""
+    executor = SparkExecutor(master=cluster.master_url, batch_rows=250)
+    key, simulated = extract_key(extracts, KEY)
+    stats = executor.ingest(extracts, contract, key, tmp_path / "ingested.parquet", simulated, progress=lambda _: None)
+    executor.validate(tmp_path / "ingested.parquet", contract, stats, 0.5, tmp_path / "clean.parquet")
+    for name in ("ingested.parquet", "clean.parquet"):
+        first, second = folder_bytes(spark_run["out"] / name), folder_bytes(tmp_path / name)
+        assert list(first) == [f"part-{i:05d}.parquet" for i in range(len(first))]
+        assert first == second, name

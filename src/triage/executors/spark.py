@@ -52,6 +52,19 @@ def ingest_task(contract: Contract, key: bytes, batch_rows: int, schema: pa.Sche
     return run
 
 
+def write_parts(frame, out: Path) -> None:
+    """Write a Spark DataFrame as the Parquet folder `out` under stable names: Spark names its part files with a
+    random job UUID (part-00000-<uuid>-c000.snappy.parquet) and adds _SUCCESS and Hadoop .crc files, so the same
+    rows gave another folder hash, and dvc.lock changed, on every run. The parts are renamed part-00000.parquet, ...
+    in Spark's partition order, and the bookkeeping files go."""
+    target = Path(out).resolve()
+    frame.write.mode("overwrite").parquet(str(target))
+    for leftover in {*target.glob("*.crc"), *target.glob("_*")}:  # pathlib's * matches dot files too
+        leftover.unlink()
+    for index, part in enumerate(sorted(target.glob("part-*.parquet"))):
+        part.rename(target / f"part-{index:05d}.parquet")
+
+
 @dataclass
 class SparkExecutor:
     master: str | None = None
@@ -93,7 +106,7 @@ class SparkExecutor:
         progress(f"spark: {len(paths)} extract(s) as {len(paths)} task(s) on {spark.sparkContext.master}")
         store = object_store_settings() if any(is_remote(path) for path in paths) else {}
         rows = files.mapInArrow(ingest_task(contract, key, self.batch_rows, schema, store), from_arrow_schema(schema))
-        rows.write.mode("overwrite").parquet(str(Path(out).resolve()))
+        write_parts(rows, out)
         counts = self._rows_per_extract(spark, out, paths)
         for name, count in counts.items():
             progress(f"read {name}: {count} rows")
@@ -129,7 +142,7 @@ class SparkExecutor:
         if out is None:
             collected = frame.toPandas()
             return len(collected), collected
-        frame.write.mode("overwrite").parquet(str(Path(out).resolve()))
+        write_parts(frame, out)
         return int(frame.sparkSession.read.parquet(str(Path(out).resolve())).count()), None
 
     # --- split ----------------------------------------------------------------------------------------------------
