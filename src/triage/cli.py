@@ -58,6 +58,10 @@ def add_contract_commands(commands) -> None:
 
 
 def add_store_commands(commands) -> None:
+    compute = _add(commands, "compute", "triage.cloud.command:command",
+                   "where the heavy stages run: `choose` prints TRIAGE_COMPUTE=aws above compute.cloud_above_visits")
+    compute.add_argument("action", choices=["choose"])
+    compute.add_argument("--params", default=None, help="params file (default: $TRIAGE_PARAMS, else params.yaml)")
     s3 = _add(commands, "s3", "triage.tooling.s3server:command",
               "the local S3-compatible server (SeaweedFS on 127.0.0.1)")
     s3.add_argument("action", choices=["up", "down", "status", "env"])

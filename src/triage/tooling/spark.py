@@ -171,6 +171,18 @@ def session_config(master: str, config: dict[str, Any] | None = None) -> dict[st
     return settings
 
 
+def submitted_session(app_name: str, config: dict[str, Any] | None) -> SparkSession:
+    """Inside spark-submit (EMR Serverless, the cloud stand-in): the submission's own session and master; the
+    SQL settings asked for are applied to it (the others were fixed when it started)."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.builder.appName(app_name).getOrCreate()
+    for key, value in (config or {}).items():
+        if key.startswith("spark.sql."):
+            session.conf.set(key, value)
+    return session
+
+
 def spark_session(master: str | None = None, app_name: str = "triage",
                   config: dict[str, Any] | None = None) -> SparkSession:
     """A SparkSession on `master` (see `resolve_master`), refused at once when Spark cannot run as asked.
@@ -179,6 +191,8 @@ def spark_session(master: str | None = None, app_name: str = "triage",
     find the same pandas, pyarrow and triage. A process has one SparkContext (a Spark rule): a running session on
     another master is stopped first, so the session returned really runs where it was asked to.
     """
+    if os.environ.get(SUBMITTED_VARIABLE):
+        return submitted_session(app_name, config)
     master = resolve_master(master)
     spark_home()
     java_home()

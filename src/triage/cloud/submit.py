@@ -1,0 +1,126 @@
+"""Submit one heavy stage and wait: what `python -m triage.stages <name>` does under a cloud compute profile.
+
+The outputs land where the stage would have written them, checked against the job's manifest, and only then does
+the command succeed: DVC hashes them and writes dvc.lock exactly as after a local run, so `dvc exp`, `dvc push`, the
+PR report and the gate see no difference. A failed, cancelled or timed-out job ends the command with the job's own
+reason and its last log line, and DVC records nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from triage.cloud.backends import RUN_JOB, Backend, JobState, backend_for
+from triage.cloud.settings import ComputeSettings
+from triage.cloud.spec import JobSpec, stage_files
+from triage.cloud.store import JobStore
+from triage.errors import UserError
+
+PASSED_ENVIRONMENT = ("TRIAGE_S3_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+SECRET_VARIABLES = {"TRIAGE_PSEUDONYM_KEY": "TRIAGE_PSEUDONYM_KEY_SECRET"}  # value <- Secrets Manager id from
+GRACE_S = 120  # beyond the job's own timeout, before the submitter cancels it itself
+Progress = Callable[[str], None]
+
+
+class JobFailed(UserError):
+    """The job ended without verified outputs."""
+
+
+def jobs_uri(profile: str) -> str:
+    if profile == "aws":
+        bucket = os.environ.get("TRIAGE_BUCKET")
+        if not bucket:
+            raise UserError("compute profile aws: TRIAGE_BUCKET is not set (the data bucket of triage-shared)")
+        return f"s3://{bucket}/jobs"
+    return os.environ.get("TRIAGE_JOBS_URI", ".triage/jobs")
+
+
+def spark_master(params: dict[str, Any]) -> str | None:
+    executor = (params.get("data") or {}).get("executor")
+    from_params = executor.get("master") if isinstance(executor, dict) else None
+    return from_params or os.environ.get("TRIAGE_SPARK_MASTER")
+
+
+def job_spec(stage: str, target: str, settings: ComputeSettings, store: JobStore, root: Path,
+             progress: Progress) -> JobSpec:
+    files = stage_files(stage, root)
+    size = sum((root / path).stat().st_size for path in files.inputs)
+    progress(f"{stage}: {len(files.inputs)} input file(s), {size / 1e6:.1f} MB, to {store.uri} (by content: "
+             f"only new ones upload)")
+    secrets = {variable: os.environ[source] for variable, source in SECRET_VARIABLES.items()
+               if settings.profile == "aws" and os.environ.get(source)}
+    return JobSpec(stage=stage, run_id=f"{time.strftime('%Y%m%dT%H%M%S')}-{stage}-{uuid.uuid4().hex[:8]}",
+                   target=target, jobs_uri=store.uri, code=store.put_code(root / "src"),
+                   inputs=store.put_inputs(files.inputs, root), outputs=files.outputs,
+                   timeout_minutes=settings.timeout_minutes[target], resources=settings.resources[target],
+                   environment={k: os.environ[k] for k in PASSED_ENVIRONMENT if os.environ.get(k)},
+                   secrets=secrets)
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "(no log)"
+
+
+def follow(backend: Backend, job_id: str, spec: JobSpec, store: JobStore, poll_s: float, grace_s: float,
+           progress: Progress) -> tuple[JobState, str]:
+    """The job's state changes and new log lines as they come, until it ends; past its timeout (and a grace for
+    the service's own timeout to act) the submitter cancels it."""
+    started, shown, last = time.monotonic(), 0, None
+    deadline = spec.timeout_minutes * 60 + grace_s
+    while True:
+        state = backend.state(job_id)
+        if state != last:
+            progress(f"{spec.stage}: {backend.describe(job_id)} {state.state}"
+                     f"{': ' + state.reason if state.reason else ''} ({time.monotonic() - started:.0f} s)")
+            last = state
+        log = store.log_text(spec.run_id)
+        for line in log.splitlines()[shown:]:
+            progress(f"  | {line}")
+        shown = max(shown, len(log.splitlines()))
+        if state.done:
+            return state, log
+        if time.monotonic() - started > deadline:
+            backend.cancel(job_id, f"triage: no end after {spec.timeout_minutes:g} min (compute timeout)")
+            raise JobFailed(f"stage {spec.stage}: {backend.describe(job_id)} exceeded its timeout of "
+                            f"{spec.timeout_minutes:g} min and was cancelled; last log line: {last_line(log)}")
+        time.sleep(poll_s)
+
+
+def place_outputs(spec: JobSpec, store: JobStore, root: Path, progress: Progress) -> None:
+    if not store.has_outputs(spec.run_id):
+        raise JobFailed(f"stage {spec.stage}: job {spec.run_id} ended well but wrote no output manifest: "
+                        f"nothing is recorded")
+    for output in spec.outputs:  # as DVC does before a stage runs: no stale file survives in an output folder
+        path = root / output
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    manifest = store.get_outputs(spec.run_id, root)
+    progress(f"{spec.stage}: {len(manifest)} output file(s) in place, sha256 checked")
+
+
+def submit_stage(stage: str, params: dict[str, Any], settings: ComputeSettings, root: Path = Path("."),
+                 progress: Progress = print) -> None:
+    target = settings.target(stage)
+    if target is None:
+        raise ValueError(f"stage {stage} runs here under profile {settings.profile}")
+    backend = backend_for(settings.profile, target, spark_master(params))  # configuration refused before upload
+    store = JobStore(jobs_uri(settings.profile))
+    spec = job_spec(stage, target, settings, store, root, progress)
+    store.put_bytes(f"runs/{spec.run_id}/job.json", spec.to_json().encode())
+    store.put_bytes(f"runs/{spec.run_id}/run_job.py", RUN_JOB.read_bytes())
+    job_id = backend.submit(spec, f"{store.uri}/runs/{spec.run_id}/run_job.py")
+    grace = GRACE_S if settings.profile == "aws" else 0.0  # the service's own timeout acts first
+    state, log = follow(backend, job_id, spec, store, settings.poll_seconds, grace, progress)
+    if not state.succeeded:
+        raise JobFailed(f"stage {stage}: {backend.describe(job_id)} {state.state}"
+                        f"{' (' + state.reason + ')' if state.reason else ''}; last log line: {last_line(log)}")
+    place_outputs(spec, store, root, progress)
