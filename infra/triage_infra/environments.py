@@ -17,6 +17,12 @@ from typing import Any
 DVC_PREFIX = "dvc/"
 RAW_PREFIX = "raw/"
 MONITORING_PREFIX = "monitoring/"
+# Heavy jobs (triage-compute; layout in src/triage/cloud/store.py): the CI runner writes inputs and code archives
+# (jobs/inputs/, jobs/code/) and each run's spec (jobs/runs/<run>/); a job reads them and writes only its outputs and
+# log: jobs/runs/<run>/outputs/ and jobs/runs/<run>/logs/, matched by the patterns below.
+JOBS_PREFIX = "jobs/"
+JOB_OUTPUTS = "jobs/runs/*/outputs/"
+JOB_LOGS = "jobs/runs/*/logs/"
 
 
 def model_prefix(stage: str) -> str:
@@ -81,6 +87,69 @@ STAGES: dict[str, StageConfig] = {
     ),
 }
 
+@dataclass(frozen=True)
+class ComputeConfig:
+    """The heavy-job stack (<prefix>-compute): EMR Serverless for the data stages (Spark), AWS Batch on Fargate for
+    training (one node). Every limit here is also a cost cap: nothing runs between jobs, and no job can use more."""
+
+    emr_release_label: str = "emr-7.11.0"  # Spark 3.5.6; the project pins pyspark 4.x (infra/README.md, Heavy jobs)
+    # The whole application, all job runs at once: params.yaml compute.spark (16 executors of 4 vCPU and 16 GB, i.e.
+    # workers of 4 vCPU / 18 GB with Spark's overhead) plus the driver (4 vCPU / 16 GB) is 68 vCPU and 304 GB.
+    emr_max_cpu: str = "72 vCPU"
+    emr_max_memory: str = "320 GB"
+    emr_max_disk: str = "1000 GB"
+    emr_idle_minutes: int = 15  # auto-stop after this long without a job run (auto-start on the next one)
+    training_vcpus: int = 8  # one training job (a valid Fargate pair: 8 vCPU with 16-60 GB in 4 GB steps)
+    training_memory_mib: int = 32768
+    training_storage_gib: int = 50  # Fargate ephemeral storage (21-200 GiB)
+    training_timeout_s: int = 4 * 3600  # Batch terminates an attempt after this long
+    batch_max_vcpus: int = 16  # the compute environment's cap: two training jobs at once
+    log_retention_days: int = 90
+    job_files_days: int = 30  # objects under jobs/ expire after this many days (data bucket lifecycle rule)
+    vpc_cidr: str = "10.60.0.0/16"
+    availability_zones: int = 2  # subnets, and the interface endpoints' network interfaces (billed per AZ)
+
+
+@dataclass(frozen=True)
+class ComputeNames:
+    """Names fixed by the deployment prefix, so the shared stack's CI policy names the compute stack's resources
+    without importing them (the compute stack imports the bucket's key: an import back would be a cycle)."""
+
+    prefix: str
+
+    @property
+    def jobs_repository(self) -> str:
+        return f"{self.prefix}-jobs"
+
+    @property
+    def emr_application(self) -> str:
+        return f"{self.prefix}-data-stages"
+
+    @property
+    def emr_job_role(self) -> str:
+        return f"{self.prefix}-emr-job-runtime"
+
+    @property
+    def emr_log_group(self) -> str:
+        return f"/{self.prefix}/jobs/emr-serverless"
+
+    @property
+    def training_queue(self) -> str:
+        return f"{self.prefix}-training"
+
+    @property
+    def training_job_definition(self) -> str:
+        return f"{self.prefix}-training"
+
+    @property
+    def training_job_role(self) -> str:
+        return f"{self.prefix}-training-job"
+
+    @property
+    def training_log_group(self) -> str:
+        return f"/{self.prefix}/jobs/training"
+
+
 _REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 _CIDR = re.compile(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
 
@@ -105,10 +174,19 @@ class DeploymentConfig:
     access_log_days: int = 400  # S3 server access logs, ALB access logs, VPC flow logs
     bucket_name: str | None = None  # default <prefix>-data-<account>-<region> (deterministic, so stacks need no import)
     stages: Mapping[str, StageConfig] = field(default_factory=lambda: dict(STAGES))
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     @property
     def shared_stack_name(self) -> str:
         return f"{self.prefix}-shared"
+
+    @property
+    def compute_stack_name(self) -> str:
+        return f"{self.prefix}-compute"
+
+    @property
+    def names(self) -> ComputeNames:
+        return ComputeNames(self.prefix)
 
     def stage_stack_name(self, stage: str) -> str:
         return f"{self.prefix}-{stage}"

@@ -8,6 +8,7 @@ reviewer and the tests see every suppression and its justification in the templa
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 
 from aws_cdk import Acknowledgment, App, Validations
@@ -36,3 +37,10 @@ def suppress(construct: IConstruct, rules: Sequence[str], reason: str) -> None:
     if os.environ.get(AUDIT_VARIABLE) == "1":
         return
     Validations.of(construct).acknowledge(*(Acknowledgment(id=rule, reason=reason) for rule in rules))
+
+
+def iam5_finding(resource: str) -> str:
+    """cdk-nag's AwsSolutions-IAM5 finding id for a wildcard resource: it renders a pseudo parameter such as the
+    account id as <AWS::AccountId>."""
+    rendered = re.sub(r"\$\{Token\[AWS\.(\w+)\.\d+\]\}", lambda match: f"<AWS::{match.group(1)}>", resource)
+    return f"AwsSolutions-IAM5[Resource::{rendered}]"

@@ -9,12 +9,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from . import github_oidc
+from . import compute_access, github_oidc
 from .alarms import Alarms
 from .environments import (
     CONTAINER_NAME,
     DRIFT_NAMESPACE,
     DVC_PREFIX,
+    JOBS_PREFIX,
     MONITORING_PREFIX,
     RAW_PREFIX,
     DeploymentConfig,
@@ -48,7 +49,8 @@ class SharedStack(Stack):
         Tags.of(self).add("project", "triage")
         self.bucket_name = data_bucket_name(deployment)
         self.storage = Storage(self, "Storage", bucket_name=self.bucket_name, stages=deployment.stages.values(),
-                               access_log_days=deployment.access_log_days)
+                               access_log_days=deployment.access_log_days,
+                               job_files_days=deployment.compute.job_files_days)
         self.pseudonym_key = secretsmanager.Secret(
             self, "PseudonymKey", description="triage: TRIAGE_PSEUDONYM_KEY (HMAC key of visit ids in the prediction "
                                               "log); the monitor holds the same value as a GitHub secret",
@@ -65,7 +67,7 @@ class SharedStack(Stack):
         bucket = self.storage.bucket.bucket_name
         github_variable(self, "AWS_REGION", Aws.REGION, REPOSITORY, "region of every stack")
         github_variable(self, "AWS_ROLE_CI", self.ci_role.role_arn, REPOSITORY,
-                        "role of the CI jobs (DVC remote, raw extracts)")
+                        "role of the CI jobs (DVC remote, raw extracts, heavy jobs on triage-compute)")
         github_variable(self, "AWS_ROLE_MONITOR", self.monitor_role.role_arn, REPOSITORY,
                         "role of the scheduled monitor (predictions, models, monitoring, drift metric)")
         github_variable(self, "DVC_BUCKET", bucket, REPOSITORY, "bucket of the DVC remote (s3://BUCKET/dvc)")
@@ -75,16 +77,21 @@ class SharedStack(Stack):
                               "(never this ARN) into the repository secret")
 
     def _ci_role(self, deployment: DeploymentConfig) -> iam.Role:
-        statements = object_statements(self.bucket_name, self.storage.key.key_arn, read=[DVC_PREFIX, RAW_PREFIX],
-                                       write=[DVC_PREFIX], list_prefixes=[DVC_PREFIX, RAW_PREFIX])
+        prefixes = [DVC_PREFIX, RAW_PREFIX, JOBS_PREFIX]
+        statements = object_statements(self.bucket_name, self.storage.key.key_arn, read=prefixes,
+                                       write=[DVC_PREFIX, JOBS_PREFIX], list_prefixes=prefixes)
+        statements += compute_access.ci_statements(deployment.names)
         return github_oidc.github_role(
             self, "CiRole", provider_arn=self.oidc.arn, subjects=github_oidc.subjects_ci(deployment),
-            description="triage CI: read and push the DVC remote (dvc/), read raw extracts (raw/)",
+            description="triage CI: read and push the DVC remote (dvc/), read raw extracts (raw/), run heavy jobs "
+                        "(jobs/, EMR Serverless, AWS Batch) and push their image",
             statements=statements,
             reason="Objects under dvc/ (the DVC cache is content-addressed: `dvc push` from the PR and "
-                   "retrain jobs adds objects, never deletes) and raw/ (read only); listing is limited "
-                   "to those prefixes by an s3:prefix condition.",
-            acknowledged=object_findings(self.bucket_name, [DVC_PREFIX, RAW_PREFIX]))
+                   "retrain jobs adds objects, never deletes), raw/ (read only) and jobs/ (each heavy job's spec, "
+                   "code and inputs, read back with its outputs); listing is limited to those prefixes by an "
+                   "s3:prefix condition. " + compute_access.CI_REASON,
+            acknowledged=[*object_findings(self.bucket_name, prefixes),
+                          *compute_access.ci_findings(deployment.names)])
 
     def _monitor_role(self, deployment: DeploymentConfig) -> iam.Role:
         statements = object_statements(self.bucket_name, self.storage.key.key_arn, read=[PREDICTIONS_ALL, MODELS_ALL],

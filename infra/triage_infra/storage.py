@@ -15,13 +15,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from .environments import DVC_PREFIX, StageConfig, predictions_prefix
+from .environments import DVC_PREFIX, JOBS_PREFIX, StageConfig, predictions_prefix
 from .nag import suppress
 
 
 class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, bucket_name: str, stages: Iterable[StageConfig],
-                 access_log_days: int) -> None:
+                 access_log_days: int, job_files_days: int) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(self, "DataKey", description="triage data bucket and shared secrets",
                            enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN)
@@ -32,7 +32,7 @@ class Storage(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True, minimum_tls_version=1.2,
             versioned=True, object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.log_bucket, server_access_logs_prefix="s3-access/data/",
-            lifecycle_rules=list(_lifecycle_rules(stages)), removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=list(_lifecycle_rules(stages, job_files_days)), removal_policy=RemovalPolicy.RETAIN,
         )
         suppress(self.bucket, ["HIPAA.Security-S3BucketReplicationEnabled"],
                  "Cross-region replication is a disaster-recovery choice with its own region, cost and data-residency "
@@ -100,7 +100,7 @@ def object_findings(bucket_name: str, prefixes: Iterable[str]) -> list[str]:
     return [f"AwsSolutions-IAM5[Resource::{rendered[:-1]}{prefix}*]" for prefix in prefixes]
 
 
-def _lifecycle_rules(stages: Iterable[StageConfig]) -> Iterable[s3.LifecycleRule]:
+def _lifecycle_rules(stages: Iterable[StageConfig], job_files_days: int) -> Iterable[s3.LifecycleRule]:
     for stage in stages:
         yield s3.LifecycleRule(
             id=f"prediction-segments-{stage.name}", prefix=predictions_prefix(stage.name),
@@ -110,4 +110,8 @@ def _lifecycle_rules(stages: Iterable[StageConfig]) -> Iterable[s3.LifecycleRule
             noncurrent_version_expiration=Duration.days(30))
     yield s3.LifecycleRule(id="dvc-noncurrent-versions", prefix=DVC_PREFIX,
                            noncurrent_version_expiration=Duration.days(90))
+    # A heavy job's spec, code, inputs, outputs and logs: the runner copies the outputs into the workspace (and DVC)
+    # when the job ends, so what stays under jobs/ is only for looking into a run afterwards.
+    yield s3.LifecycleRule(id="job-files", prefix=JOBS_PREFIX, expiration=Duration.days(job_files_days),
+                           noncurrent_version_expiration=Duration.days(7))
     yield s3.LifecycleRule(id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7))

@@ -24,6 +24,7 @@ ALLOWED_WRITES = {
     ("deploy", "promotion-gate"): {"id-token"},
     ("deploy", "publish"): {"id-token"},
     ("deploy", "deploy"): {"id-token"},
+    ("deploy", "jobs-image"): {"id-token"},
     ("monitor", "monitor"): {"id-token", "actions"},
     ("retrain", "retrain"): {"contents", "pull-requests", "id-token"},
 }

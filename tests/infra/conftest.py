@@ -20,7 +20,8 @@ from ..service.conftest import model_dir, test_records  # noqa: F401
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 INFRA_BIN = INFRA / ".venv" / "bin"
-STACKS = ("triage-shared", "triage-dev", "triage-prod")
+STACKS = ("triage-shared", "triage-dev", "triage-prod", "triage-compute")
+REPOSITORY_STACKS = ("triage-shared", "triage-compute")  # their outputs are repository variables
 STAGES = ("dev", "prod")
 TEST_REPOSITORY = "acme/triage"  # the GitHub repository the test synthesis trusts (any OWNER/NAME)
 

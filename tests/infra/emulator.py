@@ -5,7 +5,8 @@ moto 5.2.5's CloudFormation creates most resource types of the templates as Clou
 service APIs from the template's properties, with the intrinsics resolved against the created stack:
 
 - before the stack (other resources reference them): AWS::SecretsManager::Secret (the value generated like
-  GenerateSecretString; the KMS key set once the key exists), AWS::IAM::OIDCProvider;
+  GenerateSecretString; the KMS key set once the key exists), AWS::IAM::OIDCProvider,
+  AWS::EMRServerless::Application (its network set after the stack);
 - after the stack: AWS::S3::BucketPolicy, AWS::CloudWatch::Alarm, AWS::ApplicationAutoScaling::ScalableTarget and
   ::ScalingPolicy, AWS::EC2::SecurityGroupEgress, AWS::SNS::TopicPolicy.
 
@@ -14,9 +15,9 @@ Template adjustments for moto (each a moto limitation, not a change of what is d
 - AWS::KMS::Key Tags are passed as TagKey/TagValue, and AWS::ECR::Repository's ImageScanningConfiguration and
   EncryptionConfiguration keys in camelCase (moto keeps these template properties in the API's spelling);
 - an AWS::EC2::FlowLog S3 destination loses its key prefix (moto looks the whole "bucket/prefix" up as a bucket);
-- moto's CloudFormation applies only BucketName, BucketEncryption and Tags of an AWS::S3::Bucket: versioning, the
-  public access block, object ownership, lifecycle rules and access logging are applied through the S3 API from the
-  template (so their read-back shows that moto's S3 accepts them, not that CloudFormation would apply them).
+- what moto's CloudFormation ignores of an AWS::S3::Bucket (versioning, public access block, ownership, lifecycle,
+  logging) and of an AWS::ECR::Repository (its policy) is applied through their APIs, and a Batch compute
+  environment gets a stand-in service role (emulator_resources.py; read-backs show what moto's services accept).
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from typing import Any
 import botocore.session
 from botocore.config import Config
 
+from . import emulator_resources as complete
+
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"  # the region the templates are synthesized for (environments.py default)
-CREATED_BEFORE = ("AWS::SecretsManager::Secret", "AWS::IAM::OIDCProvider")
+CREATED_BEFORE = ("AWS::SecretsManager::Secret", "AWS::IAM::OIDCProvider", "AWS::EMRServerless::Application")
 CREATED_AFTER = ("AWS::S3::BucketPolicy", "AWS::CloudWatch::Alarm", "AWS::ApplicationAutoScaling::ScalableTarget",
                  "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::EC2::SecurityGroupEgress",
                  "AWS::SNS::TopicPolicy")
@@ -78,6 +81,7 @@ class Resolver:
     exports: dict[str, str]
     conditions: dict[str, Any]
     extra_refs: dict[str, Any] = field(default_factory=dict)
+    extra_attributes: dict[str, dict[str, str]] = field(default_factory=dict)  # of resources created outside
 
     def ref(self, name: str) -> Any:
         pseudo = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws",
@@ -88,6 +92,8 @@ class Resolver:
         raise KeyError(f"Ref {name}: not a parameter or created resource")
 
     def get_att(self, name: str, attribute: str) -> str:
+        if attribute in self.extra_attributes.get(name, {}):
+            return self.extra_attributes[name][attribute]
         kind, physical = self.types[name], self.physical[name]
         getters: dict[tuple[str, str], Callable[[], str]] = {
             ("AWS::S3::Bucket", "Arn"): lambda: f"arn:aws:s3:::{physical}",
@@ -156,6 +162,7 @@ def deploy(endpoint: str, stack: str, template: dict, parameters: dict[str, str]
     created: dict[str, str] = {}
     secret_values: dict[str, str] = {}
     pending_keys: dict[str, Any] = {}
+    attributes: dict[str, dict[str, str]] = {}
     for logical, resource in resources.items():
         if resource["Type"] == "AWS::SecretsManager::Secret":
             arn, value = _create_secret(endpoint, f"{stack}-{logical}", resource["Properties"])
@@ -167,7 +174,12 @@ def deploy(endpoint: str, stack: str, template: dict, parameters: dict[str, str]
             created[logical] = client(endpoint, "iam").create_open_id_connect_provider(
                 Url=properties["Url"], ClientIDList=properties.get("ClientIdList", []),
                 ThumbprintList=properties.get("ThumbprintList", []))["OpenIDConnectProviderArn"]
-    template = _replace_refs(template, created)
+        elif resource["Type"] == "AWS::EMRServerless::Application":
+            created[logical], attributes[logical] = complete.create_emr_application(
+                client(endpoint, "emr-serverless"), resource["Properties"])
+        elif resource["Type"] == "AWS::Batch::ComputeEnvironment" and "ServiceRole" not in resource["Properties"]:
+            resource["Properties"]["ServiceRole"] = complete.batch_service_role(client(endpoint, "iam"))
+    template = _replace_refs(template, created, attributes)
     for logical in created:
         del template["Resources"][logical]
     cloudformation = client(endpoint, "cloudformation")
@@ -183,14 +195,15 @@ def deploy(endpoint: str, stack: str, template: dict, parameters: dict[str, str]
     exports = {e["Name"]: e.get("Value", "") for e in cloudformation.list_exports()["Exports"]}
     defaults = {k: v.get("Default", "") for k, v in template.get("Parameters", {}).items()}
     resolve = Resolver(endpoint, {**defaults, **parameters}, physical, types, exports,
-                       template.get("Conditions", {}), extra_refs=dict(created))
+                       template.get("Conditions", {}), extra_refs=dict(created), extra_attributes=attributes)
     for logical, key in pending_keys.items():
         client(endpoint, "secretsmanager").update_secret(SecretId=created[logical], KmsKeyId=resolve(key))
     buckets = {physical[logical]: resolve(r.get("Properties", {})) for logical, r in resources.items()
                if r["Type"] == "AWS::S3::Bucket"}
     for bucket, properties in buckets.items():
-        _complete_bucket(endpoint, bucket, properties)
+        complete.complete_bucket(client(endpoint, "s3"), bucket, properties)
     alarm_names = _create_after(endpoint, stack, resources, resolve, created)
+    _complete_compute(endpoint, resources, physical, created, resolve)
     for bucket, properties in buckets.items():  # after the bucket policies: S3 checks the target grants delivery
         if "LoggingConfiguration" in properties:
             logging = properties["LoggingConfiguration"]
@@ -200,35 +213,17 @@ def deploy(endpoint: str, stack: str, template: dict, parameters: dict[str, str]
     return Deployed(stack, outputs, physical, types, created, alarm_names, secret_values)
 
 
-def _complete_bucket(endpoint: str, bucket: str, properties: dict) -> None:
-    """The bucket properties moto's CloudFormation ignores (it applies BucketName, BucketEncryption and Tags only),
-    applied through the S3 API from the template."""
-    s3 = client(endpoint, "s3")
-    if "VersioningConfiguration" in properties:
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=properties["VersioningConfiguration"])
-    if "PublicAccessBlockConfiguration" in properties:
-        s3.put_public_access_block(Bucket=bucket,
-                                   PublicAccessBlockConfiguration=properties["PublicAccessBlockConfiguration"])
-    if "OwnershipControls" in properties:
-        s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=properties["OwnershipControls"])
-    if "LifecycleConfiguration" in properties:
-        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={
-            "Rules": [_lifecycle_rule(rule) for rule in properties["LifecycleConfiguration"]["Rules"]]})
-
-
-def _lifecycle_rule(rule: dict) -> dict:
-    """A CloudFormation lifecycle rule in the S3 API's shape."""
-    converted: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"],
-                                 "Filter": {"Prefix": rule.get("Prefix", "")}}
-    if "ExpirationInDays" in rule:
-        converted["Expiration"] = {"Days": rule["ExpirationInDays"]}
-    if "Transitions" in rule:
-        converted["Transitions"] = [{"Days": t["TransitionInDays"], "StorageClass": t["StorageClass"]}
-                                    for t in rule["Transitions"]]
-    for key in ("NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload"):
-        if key in rule:
-            converted[key] = rule[key]
-    return converted
+def _complete_compute(endpoint: str, resources: dict, physical: dict[str, str], created: dict[str, str],
+                      resolve: Resolver) -> None:
+    """What the compute stack's resources lack after moto's CloudFormation (emulator_resources.py)."""
+    for logical, resource in resources.items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::EMRServerless::Application":
+            complete.complete_emr_application(client(endpoint, "emr-serverless"), created[logical],
+                                              resolve(properties["NetworkConfiguration"]))
+        elif resource["Type"] == "AWS::ECR::Repository" and "RepositoryPolicyText" in properties:
+            complete.put_repository_policy(client(endpoint, "ecr"), physical[logical],
+                                           resolve(properties["RepositoryPolicyText"]))
 
 
 def _create_secret(endpoint: str, name: str, properties: dict) -> tuple[str, str]:
@@ -241,13 +236,16 @@ def _create_secret(endpoint: str, name: str, properties: dict) -> tuple[str, str
     return arn, value
 
 
-def _replace_refs(value: Any, created: dict[str, str]) -> Any:
+def _replace_refs(value: Any, created: dict[str, str], attributes: dict[str, dict[str, str]]) -> Any:
+    """Ref and GetAtt of the resources created before the stack, as their values."""
     if isinstance(value, list):
-        return [_replace_refs(v, created) for v in value]
+        return [_replace_refs(v, created, attributes) for v in value]
     if isinstance(value, dict):
         if set(value) == {"Ref"} and value["Ref"] in created:
             return created[value["Ref"]]
-        return {k: _replace_refs(v, created) for k, v in value.items()}
+        if set(value) == {"Fn::GetAtt"} and value["Fn::GetAtt"][0] in attributes:
+            return attributes[value["Fn::GetAtt"][0]][value["Fn::GetAtt"][1]]
+        return {k: _replace_refs(v, created, attributes) for k, v in value.items()}
     return value
 
 

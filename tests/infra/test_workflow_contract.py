@@ -4,8 +4,8 @@ carries; the monitor publishes exactly the metric the drift alarm watches; the d
 repository with immutable commit-sha tags.
 
 Mapping (infra/triage_infra/outputs.py): output id = the variable in CamelCase (AWS_ROLE_CI -> AwsRoleCi); its
-description starts "GitHub repository variable NAME" (shared stack) or "GitHub environment variable NAME" (each
-stage's stack).
+description starts "GitHub repository variable NAME" (shared and compute stacks) or "GitHub environment variable
+NAME" (each stage's stack).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import REPO, STAGES, infra_environments, resources_of
+from .conftest import REPO, REPOSITORY_STACKS, STAGES, infra_environments, resources_of
 
 WORKFLOWS = {path.name: path for path in sorted((REPO / ".github/workflows").glob("*.yml"))}
 VARIABLE = re.compile(r"\$\{\{\s*vars\.([A-Z0-9_]+)\s*\}\}")
@@ -39,13 +39,13 @@ def declared(synthesis) -> dict[str, dict[str, str]]:
     """scope ("repository"/"environment") -> {variable: output id}, from the outputs' descriptions."""
     found: dict[str, dict[str, str]] = {"repository": {}, "environment": {}}
     per_stage: dict[str, set[str]] = {}
-    for stack in ("triage-shared", *(f"triage-{s}" for s in STAGES)):
+    for stack in (*REPOSITORY_STACKS, *(f"triage-{s}" for s in STAGES)):
         for key, output in synthesis.template(stack).get("Outputs", {}).items():
             match = re.match(r"GitHub (repository|environment) variable ([A-Z0-9_]+): ", output.get("Description", ""))
             if match:
                 scope, variable = match.groups()
                 assert key == output_id(variable), (stack, key, variable)
-                assert (scope == "repository") == (stack == "triage-shared"), (stack, variable)
+                assert (scope == "repository") == (stack in REPOSITORY_STACKS), (stack, variable)
                 found[scope][variable] = key
                 if scope == "environment":
                     per_stage.setdefault(stack, set()).add(variable)

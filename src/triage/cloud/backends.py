@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -172,15 +173,17 @@ class StandIn:
             from triage.tooling.spark import spark_home
 
             submit = Path(spark_home()) / "bin" / "spark-submit"
+            # the cluster's own sizes: compute.spark's executor sizes are the cloud's (4 cores, 16g), which a
+            # 1-core loopback worker could never host (the job would wait for resources forever)
             command = [str(submit), "--master", str(self.master), "--conf", f"spark.pyspark.python={sys.executable}",
-                       *[item for conf in spark_conf(spec.resources) for item in ("--conf", conf)],
                        str(RUN_JOB), spec.spec_uri]
             environment[SUBMITTED_VARIABLE] = "1"
         else:
             command = [sys.executable, str(RUN_JOB), spec.spec_uri]
         self.log.mkdir(parents=True, exist_ok=True)
         output = open(self.log / f"{spec.run_id}.out", "wb")  # noqa: SIM115 - the job owns it until it ends
-        self.jobs[spec.run_id] = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
+        self.jobs[spec.run_id] = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT,
+                                                  start_new_session=True)  # cancel stops the whole job tree
         return spec.run_id
 
     def state(self, job_id: str) -> JobState:
@@ -190,7 +193,7 @@ class StandIn:
         return JobState("SUCCEEDED") if code == 0 else JobState("FAILED", f"exit code {code}")
 
     def cancel(self, job_id: str, reason: str) -> None:
-        self.jobs[job_id].kill()
+        os.killpg(self.jobs[job_id].pid, signal.SIGKILL)  # spark-submit's JVM and the Python driver it started
         self.jobs[job_id].wait()
 
     def describe(self, job_id: str) -> str:

@@ -24,6 +24,7 @@ from triage.errors import UserError
 
 PASSED_ENVIRONMENT = ("TRIAGE_S3_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
 SECRET_VARIABLES = {"TRIAGE_PSEUDONYM_KEY": "TRIAGE_PSEUDONYM_KEY_SECRET"}  # value <- Secrets Manager id from
+PSEUDONYMISING_STAGES = ("ingest",)  # the only job whose role may read the key (infra: compute_roles.py)
 GRACE_S = 120  # beyond the job's own timeout, before the submitter cancels it itself
 Progress = Callable[[str], None]
 
@@ -54,7 +55,7 @@ def job_spec(stage: str, target: str, settings: ComputeSettings, store: JobStore
     progress(f"{stage}: {len(files.inputs)} input file(s), {size / 1e6:.1f} MB, to {store.uri} (by content: "
              f"only new ones upload)")
     secrets = {variable: os.environ[source] for variable, source in SECRET_VARIABLES.items()
-               if settings.profile == "aws" and os.environ.get(source)}
+               if settings.profile == "aws" and stage in PSEUDONYMISING_STAGES and os.environ.get(source)}
     return JobSpec(stage=stage, run_id=f"{time.strftime('%Y%m%dT%H%M%S')}-{stage}-{uuid.uuid4().hex[:8]}",
                    target=target, jobs_uri=store.uri, code=store.put_code(root / "src"),
                    inputs=store.put_inputs(files.inputs, root), outputs=files.outputs,
@@ -119,7 +120,12 @@ def submit_stage(stage: str, params: dict[str, Any], settings: ComputeSettings, 
     store.put_bytes(f"runs/{spec.run_id}/run_job.py", RUN_JOB.read_bytes())
     job_id = backend.submit(spec, f"{store.uri}/runs/{spec.run_id}/run_job.py")
     grace = GRACE_S if settings.profile == "aws" else 0.0  # the service's own timeout acts first
-    state, log = follow(backend, job_id, spec, store, settings.poll_seconds, grace, progress)
+    try:
+        state, log = follow(backend, job_id, spec, store, settings.poll_seconds, grace, progress)
+    except KeyboardInterrupt:  # Ctrl-C in dvc repro (SIGINT): the job is stopped, not left running unwatched
+        backend.cancel(job_id, "triage: the submitter was interrupted")
+        progress(f"{stage}: interrupted; {backend.describe(job_id)} cancelled")
+        raise
     if not state.succeeded:
         raise JobFailed(f"stage {stage}: {backend.describe(job_id)} {state.state}"
                         f"{' (' + state.reason + ')' if state.reason else ''}; last log line: {last_line(log)}")

@@ -101,7 +101,9 @@ class SparkExecutor:
 
         files = spark.createDataFrame([(index, str(path) if is_remote(path) else str(Path(path).resolve()),
                                         shown_path(path)) for index, path in enumerate(paths)], FILES_SCHEMA)
-        files = files.repartition(max(len(paths), 1), "source_index")
+        # within a partition, the extracts in source order: a shuffle delivers them in any order, and the written
+        # part would hold the same rows in another order (another folder hash) from one run to the next
+        files = files.repartition(max(len(paths), 1), "source_index").sortWithinPartitions("source_index")
         schema = row_schema(contract)
         progress(f"spark: {len(paths)} extract(s) as {len(paths)} task(s) on {spark.sparkContext.master}")
         store = object_store_settings() if any(is_remote(path) for path in paths) else {}

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from triage.cloud.settings import SUBMITTED_VARIABLE
 from triage.errors import UserError
 
 if TYPE_CHECKING:  # pyspark is an optional extra: imported only when a session is made
@@ -173,13 +174,14 @@ def session_config(master: str, config: dict[str, Any] | None = None) -> dict[st
 
 def submitted_session(app_name: str, config: dict[str, Any] | None) -> SparkSession:
     """Inside spark-submit (EMR Serverless, the cloud stand-in): the submission's own session and master; the
-    SQL settings asked for are applied to it (the others were fixed when it started)."""
+    SQL settings of `session_config` (the UTC session time zone, Arrow without fallback, ...) and those asked for
+    are applied to it, so it writes what a session made here writes; the others were fixed when it started."""
     from pyspark.sql import SparkSession
 
     session = SparkSession.builder.appName(app_name).getOrCreate()
-    for key, value in (config or {}).items():
+    for key, value in {**SESSION_DEFAULTS, **(config or {})}.items():
         if key.startswith("spark.sql."):
-            session.conf.set(key, value)
+            session.conf.set(key, str(value))
     return session
 
 
