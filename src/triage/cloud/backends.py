@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from triage.cloud.settings import SUBMITTED_VARIABLE
 from triage.cloud.spec import JobSpec
 from triage.errors import UserError
+from triage.tooling.spark import SUBMITTED_VARIABLE
 
 SUCCEEDED = {"SUCCESS", "SUCCEEDED"}
 FAILED = {"FAILED", "CANCELLED"}
@@ -40,7 +40,7 @@ class JobState:
 
 
 class Backend(Protocol):
-    def submit(self, spec: JobSpec, entry_point: str) -> str: ...
+    def submit(self, spec: JobSpec) -> str: ...
     def state(self, job_id: str) -> JobState: ...
     def cancel(self, job_id: str, reason: str) -> None: ...
     def describe(self, job_id: str) -> str: ...
@@ -63,7 +63,7 @@ def aws_client(service: str):
                         "AWS_PROFILE, or assume the CI role)")
     if session.region_name is None:
         raise UserError("compute profile aws: no AWS region (set AWS_REGION)")
-    return session.client(service, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
+    return session.client(service)  # AWS_ENDPOINT_URL (moto, a stand-in) is honoured by botocore itself
 
 
 def spark_conf(resources: dict) -> list[str]:
@@ -87,7 +87,7 @@ class EmrServerless:
                             f"in {self.client.meta.region_name} (TRIAGE_EMR_APPLICATION_ID; is triage-compute "
                             f"deployed?)") from None
 
-    def submit(self, spec: JobSpec, entry_point: str) -> str:
+    def submit(self, spec: JobSpec) -> str:
         conf = [*spark_conf(spec.resources), f"spark.emr-serverless.driverEnv.{SUBMITTED_VARIABLE}=1"]
         overrides: dict = {}
         if self.log_group:
@@ -95,7 +95,7 @@ class EmrServerless:
                 "enabled": True, "logGroupName": self.log_group, "logStreamNamePrefix": spec.run_id}}
         response = self.client.start_job_run(
             applicationId=self.application, executionRoleArn=self.role, name=f"triage-{spec.stage}-{spec.run_id}",
-            jobDriver={"sparkSubmit": {"entryPoint": entry_point, "entryPointArguments": [spec.spec_uri],
+            jobDriver={"sparkSubmit": {"entryPoint": spec.bootstrap_uri, "entryPointArguments": [spec.spec_uri],
                                        "sparkSubmitParameters": " ".join(f"--conf {c}" for c in conf)}},
             configurationOverrides=overrides, executionTimeoutMinutes=max(1, math.ceil(spec.timeout_minutes)),
             tags={"triage-stage": spec.stage, "triage-run": spec.run_id})
@@ -124,7 +124,7 @@ class Batch:
                             f"{self.client.meta.region_name} (TRIAGE_TRAINING_JOB_QUEUE; is triage-compute "
                             f"deployed?)")
 
-    def submit(self, spec: JobSpec, entry_point: str) -> str:
+    def submit(self, spec: JobSpec) -> str:
         resources = spec.resources
         requirements = [{"type": "VCPU", "value": str(resources["vcpus"])}] if "vcpus" in resources else []
         requirements += [{"type": "MEMORY", "value": str(resources["memory_mib"])}] if "memory_mib" in resources \
@@ -167,7 +167,7 @@ class StandIn:
         self.jobs: dict[str, subprocess.Popen] = {}
         self.log = Path(os.environ.get("TRIAGE_STANDIN_LOG_DIR", ".triage/standin"))
 
-    def submit(self, spec: JobSpec, entry_point: str) -> str:
+    def submit(self, spec: JobSpec) -> str:
         environment = {**os.environ, "TRIAGE_COMPUTE": "local", "PYSPARK_PYTHON": sys.executable}
         if self.target == "spark":
             from triage.tooling.spark import spark_home

@@ -13,7 +13,7 @@ from typing import Any
 
 from triage.cloud.settings import PROFILE_VARIABLE, choose_profile, compute_settings
 from triage.config import load_params, simulating
-from triage.data.locations import Location, location, open_binary, suffix
+from triage.data.locations import Location, open_binary, suffix
 
 
 def rows_in(extract: Location) -> int:
@@ -29,11 +29,9 @@ def rows_in(extract: Location) -> int:
 def visits(params: dict[str, Any]) -> int:
     if simulating(params):
         return int(params["simulate"]["n_visits"])
-    from triage.data.extracts import list_extracts
+    from triage.data.extracts import pipeline_extracts
 
-    sources = [location(params["data"]["raw_dir"]), location(params["data"].get("incoming_dir", "data/raw/in"))]
-    return sum(rows_in(extract) for index, source in enumerate(sources)
-               for extract in list_extracts(source, required=index == 0))
+    return sum(rows_in(extract) for extract in pipeline_extracts(params["data"]))
 
 
 def command(args) -> int:

@@ -16,12 +16,12 @@ import time
 import traceback
 from pathlib import Path
 
-from triage.cloud.settings import PROFILE_VARIABLE, SUBMITTED_VARIABLE
+from triage.cloud.settings import PROFILE_VARIABLE
 from triage.cloud.spec import JobSpec
-from triage.cloud.store import JobStore
+from triage.cloud.store import LOG, JobStore, jobs_uri_of, run_key
+from triage.tooling.spark import SUBMITTED_VARIABLE
 
 SHIP_EVERY_S = 10.0
-LOG_TAIL_BYTES = 2 * 1024 * 1024
 
 
 class FdTee:
@@ -59,17 +59,16 @@ class FdTee:
 
 
 class LogShipper:
-    """Uploads the log's tail every few seconds while the stage runs, and once more at the end."""
+    """Uploads the log every few seconds while the stage runs, and once more at the end (the submitter reads
+    only the bytes it has not shown yet)."""
 
     def __init__(self, store: JobStore, run: str, log: Path) -> None:
-        self.store, self.key, self.log = store, f"runs/{run}/logs/job.log", log
+        self.store, self.key, self.log = store, run_key(run, LOG), log
         self.stop = threading.Event()
 
     def ship(self) -> None:
         if self.log.exists():
-            with open(self.log, "rb") as handle:
-                handle.seek(max(self.log.stat().st_size - LOG_TAIL_BYTES, 0))
-                self.store.put_bytes(self.key, handle.read())
+            self.store.put_file(self.key, self.log)
 
     def _loop(self) -> None:
         while not self.stop.wait(SHIP_EVERY_S):
@@ -122,8 +121,8 @@ def run_stage(spec: JobSpec, store: JobStore, workdir: Path, code_zip: str) -> i
 
 
 def run_spec(spec_uri: str, code_zip: str) -> int:
-    store = JobStore(JobSpec.jobs_uri_of(spec_uri))
-    spec = JobSpec.from_json(store.get_bytes(spec_uri[len(store.uri) + 1:]).decode())
+    store = JobStore(jobs_uri_of(spec_uri))
+    spec = JobSpec.from_json(store.get_bytes(store.key_of(spec_uri)).decode())
     workdir = Path(tempfile.mkdtemp(prefix=f"triage-{spec.stage}-"))
     log = workdir.parent / f"{workdir.name}.log"
     started = time.monotonic()

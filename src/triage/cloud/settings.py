@@ -16,7 +16,6 @@ from triage.errors import UserError
 PROFILE_VARIABLE = "TRIAGE_COMPUTE"
 PROFILES = ("local", "aws", "standin")
 TARGETS = ("spark", "training")
-SUBMITTED_VARIABLE = "TRIAGE_SPARK_SUBMITTED"  # set in a job run by spark-submit: the stage uses its session
 
 
 @dataclass(frozen=True)

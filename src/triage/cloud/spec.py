@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from triage.cloud.store import BOOTSTRAP, SPEC, run_key
+
 CODE_ROOTS = ("src/", "tools/")
 
 
@@ -32,19 +34,15 @@ class JobSpec:
     secrets: dict[str, str] = field(default_factory=dict)  # variable -> Secrets Manager id, resolved in the job
 
     @property
-    def run_uri(self) -> str:
-        return f"{self.jobs_uri.rstrip('/')}/runs/{self.run_id}"
+    def spec_uri(self) -> str:
+        return f"{self.jobs_uri.rstrip('/')}/{run_key(self.run_id, SPEC)}"
 
     @property
-    def spec_uri(self) -> str:
-        return f"{self.run_uri}/job.json"
+    def bootstrap_uri(self) -> str:
+        return f"{self.jobs_uri.rstrip('/')}/{run_key(self.run_id, BOOTSTRAP)}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
-
-    @classmethod
-    def jobs_uri_of(cls, spec_uri: str) -> str:
-        return spec_uri.rsplit("/runs/", 1)[0]
 
     @classmethod
     def from_json(cls, text: str) -> JobSpec:

@@ -28,6 +28,17 @@ from triage.data.locations import endpoint, is_remote, object_path, object_store
 CHUNK = 8 * 1024 * 1024
 MANIFEST = "manifest.json"
 CODE_PACKAGES = ("triage", "triage_shared")
+SPEC, BOOTSTRAP, LOG = "job.json", "run_job.py", "logs/job.log"
+LOCAL = pafs.LocalFileSystem()
+
+
+def run_key(run: str, name: str) -> str:
+    """Where a run's file lives under the jobs prefix (the layout above)."""
+    return f"runs/{run}/{name}"
+
+
+def jobs_uri_of(spec_uri: str) -> str:
+    return spec_uri.rsplit("/runs/", 1)[0]
 
 
 def sha256_of(path: Path) -> str:
@@ -59,10 +70,13 @@ class JobStore:
             self.fs: pafs.FileSystem = object_store(endpoint())
             self.base = object_path(self.uri)
         else:
-            self.fs, self.base = pafs.LocalFileSystem(), str(Path(self.uri).resolve())
+            self.fs, self.base = LOCAL, str(Path(self.uri).resolve())
 
     def _path(self, key: str) -> str:
         return f"{self.base}/{key}"
+
+    def key_of(self, uri: str) -> str:
+        return uri.removeprefix(f"{self.uri}/")
 
     def exists(self, key: str) -> bool:
         return self.fs.get_file_info(self._path(key)).type != pafs.FileType.NotFound
@@ -78,15 +92,11 @@ class JobStore:
 
     def put_file(self, key: str, path: Path) -> None:
         self.fs.create_dir(self._path(key).rsplit("/", 1)[0], recursive=True)
-        with open(path, "rb") as source, self.fs.open_output_stream(self._path(key)) as out:
-            while chunk := source.read(CHUNK):
-                out.write(chunk)
+        pafs.copy_files(str(path), self._path(key), source_filesystem=LOCAL, destination_filesystem=self.fs)
 
     def get_file(self, key: str, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self.fs.open_input_stream(self._path(key)) as stream, open(path, "wb") as out:
-            while chunk := stream.read(CHUNK):
-                out.write(chunk)
+        pafs.copy_files(self._path(key), str(path), source_filesystem=self.fs, destination_filesystem=LOCAL)
 
     # --- inputs: by content ---------------------------------------------------------------------------------------
     def put_inputs(self, files: list[Path], root: Path) -> dict[str, str]:
@@ -120,25 +130,31 @@ class JobStore:
             files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
             for file in files:
                 relative = file.relative_to(root).as_posix()
-                self.put_file(f"runs/{run}/outputs/{relative}", file)
+                self.put_file(run_key(run, f"outputs/{relative}"), file)
                 manifest[relative] = {"size": file.stat().st_size, "sha256": sha256_of(file)}
-        self.put_bytes(f"runs/{run}/outputs/{MANIFEST}", json.dumps(manifest, indent=1, sort_keys=True).encode())
+        self.put_bytes(run_key(run, f"outputs/{MANIFEST}"), json.dumps(manifest, indent=1, sort_keys=True).encode())
         return manifest
 
     def get_outputs(self, run: str, root: Path) -> dict[str, dict]:
         """Every output of the manifest into place, each checked against its sha256."""
-        manifest = json.loads(self.get_bytes(f"runs/{run}/outputs/{MANIFEST}"))
+        manifest = json.loads(self.get_bytes(run_key(run, f"outputs/{MANIFEST}")))
         for relative, entry in manifest.items():
             target = root / relative
-            self.get_file(f"runs/{run}/outputs/{relative}", target)
+            self.get_file(run_key(run, f"outputs/{relative}"), target)
             if sha256_of(target) != entry["sha256"]:
                 os.remove(target)
                 raise OSError(f"output {relative}: sha256 differs from the job's manifest (transfer corrupted)")
         return manifest
 
     def has_outputs(self, run: str) -> bool:
-        return self.exists(f"runs/{run}/outputs/{MANIFEST}")
+        return self.exists(run_key(run, f"outputs/{MANIFEST}"))
 
-    def log_text(self, run: str) -> str:
-        key = f"runs/{run}/logs/job.log"
-        return self.get_bytes(key).decode("utf-8", "replace") if self.exists(key) else ""
+    def log_since(self, run: str, offset: int) -> bytes:
+        """The job's log from byte `offset` on (a ranged read: only what is new); b"" before it exists."""
+        path = self._path(run_key(run, LOG))
+        info = self.fs.get_file_info(path)
+        if info.type == pafs.FileType.NotFound or info.size <= offset:
+            return b""
+        with self.fs.open_input_file(path) as handle:
+            handle.seek(offset)
+            return handle.read()

@@ -21,6 +21,7 @@ from triage.cloud.settings import ComputeSettings
 from triage.cloud.spec import JobSpec, stage_files
 from triage.cloud.store import JobStore
 from triage.errors import UserError
+from triage.tooling.spark import MASTER_ENV
 
 PASSED_ENVIRONMENT = ("TRIAGE_S3_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
 SECRET_VARIABLES = {"TRIAGE_PSEUDONYM_KEY": "TRIAGE_PSEUDONYM_KEY_SECRET"}  # value <- Secrets Manager id from
@@ -43,9 +44,11 @@ def jobs_uri(profile: str) -> str:
 
 
 def spark_master(params: dict[str, Any]) -> str | None:
+    """data.executor's master, else $TRIAGE_SPARK_MASTER (no default: the stand-in needs a cluster). Read here,
+    not through triage.executors, which every stage would then depend on."""
     executor = (params.get("data") or {}).get("executor")
     from_params = executor.get("master") if isinstance(executor, dict) else None
-    return from_params or os.environ.get("TRIAGE_SPARK_MASTER")
+    return from_params or os.environ.get(MASTER_ENV)
 
 
 def job_spec(stage: str, target: str, settings: ComputeSettings, store: JobStore, root: Path,
@@ -73,7 +76,7 @@ def follow(backend: Backend, job_id: str, spec: JobSpec, store: JobStore, poll_s
            progress: Progress) -> tuple[JobState, str]:
     """The job's state changes and new log lines as they come, until it ends; past its timeout (and a grace for
     the service's own timeout to act) the submitter cancels it."""
-    started, shown, last = time.monotonic(), 0, None
+    started, last, log = time.monotonic(), None, b""
     deadline = spec.timeout_minutes * 60 + grace_s
     while True:
         state = backend.state(job_id)
@@ -81,16 +84,17 @@ def follow(backend: Backend, job_id: str, spec: JobSpec, store: JobStore, poll_s
             progress(f"{spec.stage}: {backend.describe(job_id)} {state.state}"
                      f"{': ' + state.reason if state.reason else ''} ({time.monotonic() - started:.0f} s)")
             last = state
-        log = store.log_text(spec.run_id)
-        for line in log.splitlines()[shown:]:
+        shown = log.rfind(b"\n") + 1  # complete lines only: a partial one waits for its end
+        log += store.log_since(spec.run_id, len(log))
+        for line in log[shown:log.rfind(b"\n") + 1].decode("utf-8", "replace").splitlines():
             progress(f"  | {line}")
-        shown = max(shown, len(log.splitlines()))
         if state.done:
-            return state, log
+            return state, log.decode("utf-8", "replace")
         if time.monotonic() - started > deadline:
             backend.cancel(job_id, f"triage: no end after {spec.timeout_minutes:g} min (compute timeout)")
             raise JobFailed(f"stage {spec.stage}: {backend.describe(job_id)} exceeded its timeout of "
-                            f"{spec.timeout_minutes:g} min and was cancelled; last log line: {last_line(log)}")
+                            f"{spec.timeout_minutes:g} min and was cancelled; last log line: "
+                            f"{last_line(log.decode('utf-8', 'replace'))}")
         time.sleep(poll_s)
 
 
@@ -116,9 +120,9 @@ def submit_stage(stage: str, params: dict[str, Any], settings: ComputeSettings, 
     backend = backend_for(settings.profile, target, spark_master(params))  # configuration refused before upload
     store = JobStore(jobs_uri(settings.profile))
     spec = job_spec(stage, target, settings, store, root, progress)
-    store.put_bytes(f"runs/{spec.run_id}/job.json", spec.to_json().encode())
-    store.put_bytes(f"runs/{spec.run_id}/run_job.py", RUN_JOB.read_bytes())
-    job_id = backend.submit(spec, f"{store.uri}/runs/{spec.run_id}/run_job.py")
+    store.put_bytes(store.key_of(spec.spec_uri), spec.to_json().encode())
+    store.put_bytes(store.key_of(spec.bootstrap_uri), RUN_JOB.read_bytes())
+    job_id = backend.submit(spec)
     grace = GRACE_S if settings.profile == "aws" else 0.0  # the service's own timeout acts first
     try:
         state, log = follow(backend, job_id, spec, store, settings.poll_seconds, grace, progress)

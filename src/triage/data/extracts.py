@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from triage.data.locations import Location, endpoint, is_remote, list_objects, open_binary, suffix
+from triage.data.locations import Location, endpoint, is_remote, list_objects, location, open_binary, suffix
 from triage.errors import UserError
 
 SIMULATED_MARKER = "_SIMULATED.json"  # written by the simulate stage beside its extracts: name -> sha256
@@ -64,6 +64,14 @@ def list_extracts(directory: Location, required: bool = True) -> list[Location]:
     if required and not paths:
         raise ExtractError(f"no extracts (*.csv, *.parquet) under {directory}")
     return paths
+
+
+def pipeline_extracts(data: dict) -> list[Location]:
+    """Every extract the ingest stage reads: under params' data.raw_dir (a folder, or s3://bucket/prefix; at least
+    one), then under data.incoming_dir when it is set (possibly none yet)."""
+    incoming = data.get("incoming_dir")
+    return list_extracts(location(data["raw_dir"])) + (
+        list_extracts(location(incoming), required=False) if incoming else [])
 
 
 def remote_extracts(uri: str, required: bool) -> list[Location]:

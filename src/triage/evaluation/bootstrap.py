@@ -103,27 +103,23 @@ def precision_recall_points(ranked: RankedScores, weights: np.ndarray) -> tuple[
     return caught[reached] / flagged[reached], caught[reached] / caught[-1]
 
 
-def average_precision_statistic(positive: np.ndarray, scores: np.ndarray) -> Statistic:
-    """scikit-learn's average precision: the precision at each threshold weighted by the recall it adds."""
+def curve_statistic(positive: np.ndarray, scores: np.ndarray,
+                    reduce: Callable[[np.ndarray, np.ndarray], float]) -> Statistic:
+    """A statistic of the precision-recall points (`reduce(precision, recall)`); nan without a positive."""
     ranked = RankedScores(positive, scores)
 
     def statistic(weights: np.ndarray) -> float:
         points = precision_recall_points(ranked, weights)
-        if points is None:
-            return float("nan")
-        precision, recall = points
-        return float((np.diff(recall, prepend=0.0) * precision).sum())
+        return float("nan") if points is None else float(reduce(*points))
     return statistic
+
+
+def average_precision_statistic(positive: np.ndarray, scores: np.ndarray) -> Statistic:
+    """scikit-learn's average precision: the precision at each threshold weighted by the recall it adds."""
+    return curve_statistic(positive, scores,
+                           lambda precision, recall: (np.diff(recall, prepend=0.0) * precision).sum())
 
 
 def precision_at_recall_statistic(positive: np.ndarray, scores: np.ndarray, recall_floor: float) -> Statistic:
     """The best precision at a recall of at least `recall_floor` (as metrics.precision_at_recall)."""
-    ranked = RankedScores(positive, scores)
-
-    def statistic(weights: np.ndarray) -> float:
-        points = precision_recall_points(ranked, weights)
-        if points is None:
-            return float("nan")
-        precision, recall = points
-        return float(precision[recall >= recall_floor].max())
-    return statistic
+    return curve_statistic(positive, scores, lambda precision, recall: precision[recall >= recall_floor].max())

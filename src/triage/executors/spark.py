@@ -55,8 +55,8 @@ def ingest_task(contract: Contract, key: bytes, batch_rows: int, schema: pa.Sche
 def write_parts(frame, out: Path) -> None:
     """Write a Spark DataFrame as the Parquet folder `out` under stable names: Spark names its part files with a
     random job UUID (part-00000-<uuid>-c000.snappy.parquet) and adds _SUCCESS and Hadoop .crc files, so the same
-    rows gave another folder hash, and dvc.lock changed, on every run. The parts are renamed part-00000.parquet, ...
-    in Spark's partition order, and the bookkeeping files go."""
+    rows gave another folder hash on every run. The parts are renamed part-00000.parquet, ... in Spark's partition
+    order, and the bookkeeping files go. (The bytes can still differ between JVMs: docs/scale-out.md.)"""
     target = Path(out).resolve()
     frame.write.mode("overwrite").parquet(str(target))
     for leftover in {*target.glob("*.crc"), *target.glob("_*")}:  # pathlib's * matches dot files too

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from triage import config
 from triage.contract import contract_from_params
-from triage.data.extracts import list_extracts
+from triage.data.extracts import pipeline_extracts
 from triage.data.ingest import extract_key
-from triage.data.locations import location
 from triage.executors import executor_from_params
 from triage.tables import write_json
 
@@ -22,9 +21,7 @@ log = config.stage_logger("ingest")
 def main() -> None:
     params = config.load_params()
     contract = contract_from_params(params)
-    incoming = params["data"].get("incoming_dir")
-    paths = list_extracts(location(params["data"]["raw_dir"])) + (  # a folder, or s3://bucket/prefix
-        list_extracts(location(incoming), required=False) if incoming else [])
+    paths = pipeline_extracts(params["data"])
     key, simulated = extract_key(paths)
     executor = executor_from_params(params)
     log.info("contract %s %s (%s); %d extract(s); %s executor", contract.name, contract.version, contract.path,

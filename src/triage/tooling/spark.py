@@ -31,13 +31,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from triage.cloud.settings import SUBMITTED_VARIABLE
 from triage.errors import UserError
 
 if TYPE_CHECKING:  # pyspark is an optional extra: imported only when a session is made
     from pyspark.sql import SparkSession
 
 HOST = "127.0.0.1"
+SUBMITTED_VARIABLE = "TRIAGE_SPARK_SUBMITTED"  # set in a job run by spark-submit (triage.cloud): use its session
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 DEFAULT_ROOT = Path(".spark")
 DEFAULT_MASTER = "local[2]"
