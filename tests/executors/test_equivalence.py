@@ -145,8 +145,8 @@ def folder_bytes(folder: Path) -> dict[str, bytes]:
 def test_a_second_spark_run_writes_the_same_files_byte_for_byte(cluster, extracts, contract, params, spark_run,
                                                                   tmp_path):
     """What DVC hashes: the same extracts give the same file names and bytes (no job UUID in a name, no _SUCCESS
-    or .crc, rows in the same order) from the same driver. Across JVMs the bytes can still differ: parquet-mr lists
-    a column's encodings in a Java HashSet's order (docs/scale-out.md)."""
+    or .crc, rows in the same order, and no parquet-mr, which lists a column's encodings in a Java HashSet's order:
+    the tasks of two runs land on either worker's JVM)."""
     executor = SparkExecutor(master=cluster.master_url, batch_rows=250)
     key, simulated = extract_key(extracts, KEY)
     stats = executor.ingest(extracts, contract, key, tmp_path / "ingested.parquet", simulated, progress=lambda _: None)

@@ -16,6 +16,7 @@ credentials of the executors' environment.
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from triage.contract import Contract
 from triage.data import queries
@@ -52,17 +54,54 @@ def ingest_task(contract: Contract, key: bytes, batch_rows: int, schema: pa.Sche
     return run
 
 
-def write_parts(frame, out: Path) -> None:
-    """Write a Spark DataFrame as the Parquet folder `out` under stable names: Spark names its part files with a
-    random job UUID (part-00000-<uuid>-c000.snappy.parquet) and adds _SUCCESS and Hadoop .crc files, so the same
-    rows gave another folder hash on every run. The parts are renamed part-00000.parquet, ... in Spark's partition
-    order, and the bookkeeping files go. (The bytes can still differ between JVMs: docs/scale-out.md.)"""
+def part_writer(folder: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """What each task runs: its partition's rows into one Parquet file by pyarrow, under an attempt's own name, moved
+    to `<partition>.written` only once complete (a retried or killed attempt leaves no half file under that name).
+    Yields one row: the partition and its row count."""
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow.parquet as pq
+        from pyspark import TaskContext
+
+        task = TaskContext.get()
+        final = Path(folder) / f"{task.partitionId():05d}.written"
+        attempt = final.with_suffix(f".attempt-{task.taskAttemptId()}")
+        writer, rows = None, 0
+        for batch in batches:
+            if batch.num_rows:
+                writer = writer or pq.ParquetWriter(attempt, batch.schema)
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        if writer is not None:
+            writer.close()
+            os.replace(attempt, final)
+        yield pa.RecordBatch.from_pydict({"partition": [task.partitionId()], "rows": [rows]},
+                                         schema=pa.schema([("partition", pa.int32()), ("rows", pa.int64())]))
+    return run
+
+
+def write_parts(frame, out: Path) -> int:
+    """Write a Spark DataFrame as the Parquet folder `out`, the same bytes for the same rows on any run, driver or
+    JVM, and return its row count. Spark's own writer named parts by a random job UUID, added _SUCCESS and .crc
+    files, and parquet-mr lists a column's encodings in a Java HashSet's order, which changes from one JVM to the
+    next: the same rows gave another folder hash, and another dvc.lock, on every run. Each task writes its
+    partition with pyarrow instead (as the local executor writes), and the non-empty parts are named part-00000,
+    part-00001, ... in partition order."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
     target = Path(out).resolve()
-    frame.write.mode("overwrite").parquet(str(target))
-    for leftover in {*target.glob("*.crc"), *target.glob("_*")}:  # pathlib's * matches dot files too
+    if target.is_dir():
+        shutil.rmtree(target)
+    target.unlink(missing_ok=True)
+    target.mkdir(parents=True)
+    written = frame.mapInArrow(part_writer(str(target)), "partition INT, rows LONG").collect()
+    for leftover in target.glob("*.attempt-*"):  # an attempt that failed, or lost to another one
         leftover.unlink()
-    for index, part in enumerate(sorted(target.glob("part-*.parquet"))):
-        part.rename(target / f"part-{index:05d}.parquet")
+    filled = sorted(row["partition"] for row in written if row["rows"])
+    for index, partition in enumerate(filled):
+        (target / f"{partition:05d}.written").rename(target / f"part-{index:05d}.parquet")
+    if not filled:  # no rows at all: one empty part, so that readers still find the columns
+        pq.write_table(to_arrow_schema(frame.schema).empty_table(), target / "part-00000.parquet")
+    return sum(row["rows"] for row in written)
 
 
 @dataclass
@@ -144,8 +183,7 @@ class SparkExecutor:
         if out is None:
             collected = frame.toPandas()
             return len(collected), collected
-        write_parts(frame, out)
-        return int(frame.sparkSession.read.parquet(str(Path(out).resolve())).count()), None
+        return write_parts(frame, out), None
 
     # --- split ----------------------------------------------------------------------------------------------------
     def split(self, source: Path, contract: Contract, settings: dict[str, Any], seed: int, holdout: set[str],
