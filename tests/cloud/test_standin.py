@@ -1,7 +1,8 @@
 """The cloud path end to end on this machine: `dvc repro` under the `standin` compute profile submits the Spark
 stages with spark-submit to the project's standalone cluster (two workers on 127.0.0.1) and the training stage as a
 subprocess, from the same job specification the cloud gets (inputs and outputs through the jobs prefix, here on
-SeaweedFS). The outputs, and so dvc.lock, are those of a run on this machine (byte for byte); a job past its timeout is cancelled and nothing is recorded."""
+SeaweedFS). The outputs, and so dvc.lock, are those of a run on this machine, byte for byte; a job past its timeout
+is cancelled and nothing is recorded."""
 
 from __future__ import annotations
 
