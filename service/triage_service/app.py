@@ -15,7 +15,7 @@ from . import errors, openapi
 from .auth import ApiKeys
 from .middleware import GuardMiddleware
 from .predictor import Predictor
-from .routes import HOT_PATHS, ROUTES
+from .routes import ENDPOINTS, EXEMPT_FROM_SHEDDING, HOT_PATHS
 from .settings import Settings
 
 TITLE, VERSION = "triage", "1.0"
@@ -53,18 +53,21 @@ def create_app(settings: Settings) -> FastAPI:
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.predictor = predictor
     app.state.keys = ApiKeys(settings.api_keys)
-    app.add_middleware(GuardMiddleware, max_inflight=settings.max_inflight, timeout_s=settings.request_timeout_s,
-                       metrics=predictor.metrics, max_body_bytes=settings.max_body_bytes,
-                       body_timeout_s=settings.body_timeout_s)
     errors.install(app)
-    for path, handler, method in ROUTES:
-        app.add_route(path, handler, methods=[method], include_in_schema=False)
+    for endpoint in ENDPOINTS:
+        app.add_route(endpoint.path, endpoint.handler, methods=[endpoint.method], include_in_schema=False)
     app.router.routes.sort(key=lambda route: getattr(route, "path", "") not in HOT_PATHS)  # matched first, in order
+    app.add_middleware(GuardMiddleware, known_paths=frozenset(route.path for route in app.router.routes),
+                       exempt_from_shedding=EXEMPT_FROM_SHEDDING, metrics=predictor.metrics,
+                       max_inflight=settings.max_inflight, timeout_s=settings.request_timeout_s,
+                       max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s,
+                       max_header_bytes=settings.max_header_bytes)
 
     def document() -> dict:
         model = predictor.model
         return openapi.document(TITLE, VERSION, DESCRIPTION, model.contract.json_schema() if model else None,
-                                model.classes if model else None, settings.max_batch)
+                                model.classes if model else None, settings.max_batch,
+                                visit_ids=settings.pseudonym_key is not None)
 
     app.openapi = document
     return app

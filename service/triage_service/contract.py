@@ -117,6 +117,8 @@ class RequestContract:
         if type(value) not in (int, float) or not math.isfinite(value):
             errors.add(field, "a number", _shown(value))
             return None
+        # a whole number written 30.0 is accepted on purpose: JSON Schema's "integer" (2020-12, OpenAPI 3.1's) is
+        # any number without a fractional part, so the published schema admits it too
         if rule.kind == "int" and value != int(value):
             errors.add(field, "a whole number", value)
             return None

@@ -3,7 +3,8 @@
 Handlers, the predictor and the request contract raise an `ApiError`; `install` registers the single exception
 handler that answers `application/problem+json` — type, title, status, detail, and extension members (`errors`, each
 field with its rule and value, at most MAX_LISTED of them with `error_count` the total; `limit` where a limit was
-passed). The guard middleware answers its own refusals (overload, time limits, body size) in the same format.
+passed), and the router's own 404 and 405. The guard middleware answers its own refusals (overload, time limits,
+header and body size) in the same format.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -106,5 +108,15 @@ async def handle_api_error(request: Request, error: ApiError) -> Response:
     return problem(error.status, error.detail, error.headers, **error.extensions)
 
 
+async def handle_router_error(request: Request, error: HTTPException) -> Response:
+    """What the router raises itself (no such path: 404; a path without that method: 405, with Allow), in the same
+    format as everything else."""
+    detail = {404: f"no endpoint at {request.url.path}",
+              405: f"{request.method} is not allowed on {request.url.path}"
+                   f" (allowed: {(error.headers or {}).get('Allow', 'none')})"}.get(error.status_code, error.detail)
+    return problem(error.status_code, detail, error.headers)
+
+
 def install(app) -> None:
     app.add_exception_handler(ApiError, handle_api_error)
+    app.add_exception_handler(HTTPException, handle_router_error)

@@ -1,7 +1,8 @@
 """Pure ASGI middleware (cheaper than BaseHTTPMiddleware) that refuses what the service cannot handle before doing
 work, and counts what it does:
 
-1. the request body is read here first, bounded in size (TRIAGE_MAX_BODY_BYTES: a declared Content-Length over it is
+1. request headers over TRIAGE_MAX_HEADER_BYTES (names and values together) are refused (431) before anything else;
+   the request body is read here first, bounded in size (TRIAGE_MAX_BODY_BYTES: a declared Content-Length over it is
    refused before a byte is read, a streamed body as soon as it passes it: 413) and in time (TRIAGE_BODY_TIMEOUT_S:
    408), and handed to the app from memory — so upload time never holds an inference slot;
 2. then load shedding: more than TRIAGE_MAX_INFLIGHT requests being handled get 503 with Retry-After (health checks
@@ -17,9 +18,6 @@ import time
 
 from .errors import PROBLEM_JSON, problem_body
 
-KNOWN_PATHS = frozenset({"/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/v1/model", "/v1/stats",
-                         "/v1/predict", "/v1/predict/batch", "/admin/reload"})
-EXEMPT_FROM_SHEDDING = frozenset({"/healthz", "/readyz", "/metrics"})
 OVERLOADED = problem_body(503, "overloaded: too many requests in flight, retry shortly")
 TOO_SLOW = problem_body(504, "request took longer than TRIAGE_REQUEST_TIMEOUT_S")
 
@@ -30,9 +28,17 @@ class BodyRefused(Exception):
 
 
 class GuardMiddleware:
-    def __init__(self, app, max_inflight: int, timeout_s: float, metrics, max_body_bytes: int = 1 << 20,
-                 body_timeout_s: float = 15.0):
+    """`known_paths`: the app's routes (metrics are labelled by them, anything else as "other");
+    `exempt_from_shedding`: the paths answered even under overload."""
+
+    def __init__(self, app, known_paths: frozenset[str], exempt_from_shedding: frozenset[str], metrics,
+                 max_inflight: int, timeout_s: float, max_body_bytes: int, body_timeout_s: float,
+                 max_header_bytes: int):
         self.app = app
+        self.known_paths, self.exempt_from_shedding = known_paths, exempt_from_shedding
+        self.max_header_bytes = max_header_bytes
+        self._headers_too_large = problem_body(
+            431, f"request headers exceed {max_header_bytes:,} bytes (TRIAGE_MAX_HEADER_BYTES)", limit=max_header_bytes)
         self.max_inflight = max_inflight
         self.timeout_s = timeout_s
         self.metrics = metrics
@@ -48,7 +54,11 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        endpoint = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
+        endpoint = scope["path"] if scope["path"] in self.known_paths else "other"
+        if sum(len(name) + len(value) for name, value in scope["headers"]) > self.max_header_bytes:
+            self.count(endpoint, 431)
+            await _send_problem(send, 431, self._headers_too_large, [(b"connection", b"close")])
+            return
         with_body = scope["method"] in ("POST", "PUT", "PATCH")
         status = {"code": 500, "started": False, "phase": "body" if with_body else "queue"}
 
@@ -65,7 +75,7 @@ class GuardMiddleware:
                     if receive is None:  # the client left while sending its body
                         return
                     deadline.reschedule(asyncio.get_running_loop().time() + self.timeout_s)
-                if self.inflight >= self.max_inflight and endpoint not in EXEMPT_FROM_SHEDDING:
+                if self.inflight >= self.max_inflight and endpoint not in self.exempt_from_shedding:
                     self.metrics.shed.inc()
                     self.count(endpoint, 503)
                     await _send_problem(send, 503, OVERLOADED, [(b"retry-after", b"1")])

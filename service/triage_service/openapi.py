@@ -17,6 +17,7 @@ STATUS_TEXT = {
     "413": "request body over TRIAGE_MAX_BODY_BYTES, or a batch over TRIAGE_MAX_BATCH",
     "415": "the body is not application/json",
     "422": "invalid input: each field, rule and value (the first 20), and how many there were",
+    "431": "request headers over TRIAGE_MAX_HEADER_BYTES",
     "503": "model not loaded, or overloaded (Retry-After)",
     "504": "the request took longer than TRIAGE_REQUEST_TIMEOUT_S",
 }
@@ -67,15 +68,15 @@ def operation(summary: str, tag: str, ok_schema: dict, statuses: tuple[str, ...]
 
 
 ANY_OBJECT = {"type": "object"}
-POST_REFUSALS = ("401", "403", "408", "413", "415", "422", "503", "504")
+POST_REFUSALS = ("401", "403", "408", "413", "415", "422", "431", "503", "504")
 PATHS = {
     "/healthz": {"get": operation("Process alive", "health", {"type": "object", "properties": {
         "status": {"const": "alive"}}}, ("504",))},
     "/readyz": {"get": operation("Model loaded and verified", "health", {"type": "object", "properties": {
         "status": {"const": "ready"}, "model": LINEAGE}}, ("503", "504"))},
     "/v1/model": {"get": operation("The served model's manifest", "model", ANY_OBJECT, ("503", "504"))},
-    "/v1/predict": {"post": {**operation("Triage one patient", "predict", ref("Prediction"), POST_REFUSALS,
-                                         "Patient", True), "parameters": [VISIT_HEADER_DOC]}},
+    "/v1/predict": {"post": operation("Triage one patient", "predict", ref("Prediction"), POST_REFUSALS,
+                                      "Patient", True)},
     "/v1/predict/batch": {"post": operation("Triage a batch of patients", "predict", {
         "type": "object", "required": ["predictions"],
         "properties": {"predictions": {"type": "array", "items": ref("Prediction")}}}, POST_REFUSALS, "Batch",
@@ -84,10 +85,18 @@ PATHS = {
                                    ("401", "403", "503", "504"), secured=True)},
     "/admin/reload": {"post": operation(
         "Load, verify and swap in the stage's current model", "admin", ref("Reload"),
-        ("401", "403", "408", "413", "503", "504"), secured=True,
+        ("401", "403", "408", "413", "431", "503", "504"), secured=True,
         extra={"409": {"description": STATUS_TEXT["409"],
                        "content": {"application/json": {"schema": ref("Reload")}}}})},
+    "/metrics": {"get": {**operation("Prometheus metrics (Authorization: Bearer <TRIAGE_METRICS_TOKEN>)", "health",
+                                     ANY_OBJECT, ("401", "404", "504")),
+                         "security": [{"MetricsToken": []}]}},
+    "/": {"get": operation("The clinicians' form (Spanish)", "form", ANY_OBJECT, ("504",))},
 }
+PATHS["/metrics"]["get"]["responses"]["200"] = {"description": "Prometheus text exposition format",
+                                                "content": {"text/plain": {"schema": {"type": "string"}}}}
+PATHS["/"]["get"]["responses"]["200"] = {"description": "HTML page", "content": {"text/html": {
+    "schema": {"type": "string"}}}}
 
 
 def prediction_schema(classes: list[str]) -> dict:
@@ -104,16 +113,23 @@ def prediction_schema(classes: list[str]) -> dict:
 
 
 def document(title: str, version: str, description: str, patient_schema: dict | None, classes: list[str] | None,
-             max_batch: int) -> dict:
+             max_batch: int, visit_ids: bool) -> dict:
+    """The document of this configuration: `visit_ids` (a pseudonymisation key is set) adds the X-Visit-Id header
+    and the batch's `visit_ids`, which are refused (422) without one."""
     schemas: dict = {"Problem": PROBLEM, "Reload": {"type": "object", "required": ["reloaded"], "properties": {
         "reloaded": {"type": "boolean"}, "reason": {"type": "string"},
         "serving": {"oneOf": [LINEAGE, {"type": "null"}]}}}}
     if patient_schema is not None and classes is not None:
         schemas["Patient"] = patient_schema
+        batch = {"patients": {"type": "array", "maxItems": max_batch, "items": ref("Patient")}}
         schemas["Batch"] = {"type": "object", "required": ["patients"], "additionalProperties": False,
-                            "properties": {"patients": {"type": "array", "maxItems": max_batch,
-                                                        "items": ref("Patient")}, "visit_ids": VISIT_IDS}}
+                            "properties": {**batch, "visit_ids": VISIT_IDS} if visit_ids else batch}
         schemas["Prediction"] = prediction_schema(classes)
+    paths = PATHS
+    if visit_ids:
+        single = PATHS["/v1/predict"]["post"]
+        paths = {**PATHS, "/v1/predict": {"post": {**single, "parameters": [VISIT_HEADER_DOC]}}}
     return {"openapi": "3.1.0", "info": {"title": title, "version": version, "description": description},
-            "paths": PATHS, "components": {"schemas": schemas, "securitySchemes": {
-                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}}}
+            "paths": paths, "components": {"schemas": schemas, "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "MetricsToken": {"type": "http", "scheme": "bearer"}}}}

@@ -9,6 +9,8 @@ import contextlib
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -182,16 +184,26 @@ async def form(request: Request) -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
 
-# (path, handler, method), the hot ones first: the router matches in this order
-ROUTES = (
-    ("/healthz", healthz, "GET"),
-    ("/v1/predict", predict, "POST"),
-    ("/v1/predict/batch", predict_batch, "POST"),
-    ("/readyz", readyz, "GET"),
-    ("/v1/model", model_manifest, "GET"),
-    ("/v1/stats", stats, "GET"),
-    ("/admin/reload", reload, "POST"),
-    ("/metrics", metrics, "GET"),
-    ("/", form, "GET"),
+@dataclass(frozen=True)
+class Endpoint:
+    path: str
+    handler: Callable[[Request], Awaitable[Response]]
+    method: str
+    hot: bool = False  # matched before FastAPI's own routes (the router tries routes in order)
+    shed: bool = True  # refused with 503 under overload; health checks and metrics always pass
+
+
+# the one list of the service's routes: the app, the guard middleware and the OpenAPI test read it
+ENDPOINTS = (
+    Endpoint("/healthz", healthz, "GET", hot=True, shed=False),
+    Endpoint("/v1/predict", predict, "POST", hot=True),
+    Endpoint("/v1/predict/batch", predict_batch, "POST", hot=True),
+    Endpoint("/readyz", readyz, "GET", shed=False),
+    Endpoint("/v1/model", model_manifest, "GET"),
+    Endpoint("/v1/stats", stats, "GET"),
+    Endpoint("/admin/reload", reload, "POST"),
+    Endpoint("/metrics", metrics, "GET", shed=False),
+    Endpoint("/", form, "GET"),
 )
-HOT_PATHS = frozenset({"/healthz", "/v1/predict", "/v1/predict/batch"})
+HOT_PATHS = frozenset(endpoint.path for endpoint in ENDPOINTS if endpoint.hot)
+EXEMPT_FROM_SHEDDING = frozenset(endpoint.path for endpoint in ENDPOINTS if not endpoint.shed)

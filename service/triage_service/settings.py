@@ -32,6 +32,7 @@ class Settings:
     pseudonym_key: str | None = None  # HMAC key for visit ids sent with predictions (logged only as keyed hashes)
     max_body_bytes: int = 1 << 20  # a larger request body is refused (413) before it is parsed
     body_timeout_s: float = 15.0  # a body that has not fully arrived by then is refused (408)
+    max_header_bytes: int = 8192  # request headers larger than this, names and values together, are refused (431)
     header_timeout_s: float = 10.0  # a connection whose request headers take longer is closed (slow clients)
     max_connections: int = 512  # open connections beyond this are refused at once (never below the fd limit)
     metrics_token: str | None = None  # /metrics needs "Authorization: Bearer <token>"; unset: /metrics is off
@@ -72,6 +73,7 @@ class Settings:
             pseudonym_key=_pseudonym_key(env),
             max_body_bytes=_number(env, "TRIAGE_MAX_BODY_BYTES", 1 << 20, int, 1024, 1 << 30),
             body_timeout_s=_number(env, "TRIAGE_BODY_TIMEOUT_S", 15.0, float, 0.1, 600),
+            max_header_bytes=_number(env, "TRIAGE_MAX_HEADER_BYTES", 8192, int, 1024, 1 << 20),
             header_timeout_s=_number(env, "TRIAGE_HEADER_TIMEOUT_S", 10.0, float, 0.1, 600),
             max_connections=_connection_cap(_number(env, "TRIAGE_MAX_CONNECTIONS", 512, int, 8, 1_000_000)),
             metrics_token=_secret(env, "TRIAGE_METRICS_TOKEN"),

@@ -123,7 +123,10 @@ def guarded(max_inflight: int, timeout_s: float, sleep_s: float):
 
     from prometheus_client import CollectorRegistry
 
-    return GuardMiddleware(slow_app, max_inflight, timeout_s, ServiceMetrics(CollectorRegistry()))
+    return GuardMiddleware(slow_app, known_paths=frozenset({"/v1/stats", "/v1/model", "/readyz"}),
+                           exempt_from_shedding=frozenset({"/readyz"}), metrics=ServiceMetrics(CollectorRegistry()),
+                           max_inflight=max_inflight, timeout_s=timeout_s, max_body_bytes=1 << 20, body_timeout_s=5.0,
+                           max_header_bytes=8192)
 
 
 def test_a_request_over_its_time_limit_gets_504():
@@ -175,12 +178,53 @@ def test_the_app_answers_with_the_manifests_classes_and_the_decision(client):
     (lambda c: c.post("/v1/predict/batch", json={"patients": [PATIENT] * 4}), 413),
     (lambda c: c.post("/v1/predict/batch", json={"people": []}), 422),
     (lambda c: c.get("/v1/stats", headers={"X-API-Key": ""}), 401),
+    (lambda c: c.get("/v1/no-such-endpoint"), 404),
+    (lambda c: c.get("/v1/predict"), 405),
+    (lambda c: c.delete("/healthz"), 405),
+    (lambda c: c.get("/healthz", headers={"X-Padding": "x" * 100_000}), 431),
 ])
 def test_one_error_handler_answers_each_refusal_with_its_status_as_problem_details(client, call, status):
     response = call(client)
     assert response.status_code == status and response.headers["content-type"] == "application/problem+json"
     body = response.json()
     assert body["status"] == status and body["type"] == "about:blank" and body["title"] and body["detail"]
+
+
+def test_the_routers_own_refusals_name_the_path_and_the_allowed_method(client):
+    missing, wrong_method = client.get("/v1/no-such-endpoint"), client.get("/v1/predict")
+    assert missing.json()["detail"] == "no endpoint at /v1/no-such-endpoint"
+    assert wrong_method.headers["allow"] == "POST" and "allowed: POST" in wrong_method.json()["detail"]
+
+
+def test_headers_just_within_the_limit_pass(client):
+    assert client.get("/healthz", headers={"X-Padding": "x" * 7000}).status_code == 200
+
+
+def test_a_whole_number_written_as_30_0_counts_as_an_integer_as_json_schema_says(client):
+    """JSON Schema's "integer" (2020-12, OpenAPI 3.1's) is any number without a fractional part: 30.0 passes where
+    the contract declares an integer, 30.5 does not."""
+    integer = next(feature["name"] for feature in FEATURES if feature["type"] == "int")
+    assert client.post("/v1/predict", json={**PATIENT, integer: 3.0}).status_code == 200
+    refused = client.post("/v1/predict", json={**PATIENT, integer: 3.5})
+    assert refused.status_code == 422 and refused.json()["errors"][0] == {"field": integer, "rule": "a whole number",
+                                                                          "value": 3.5}
+
+
+def test_the_openapi_document_offers_visit_ids_only_where_the_server_can_take_them(client, small_model_dir,
+                                                                                   tmp_path):
+    from triage_service.routes import ENDPOINTS
+
+    without_key = client.get("/openapi.json").json()
+    assert "parameters" not in without_key["paths"]["/v1/predict"]["post"]
+    assert "visit_ids" not in without_key["components"]["schemas"]["Batch"]["properties"]
+    assert set(without_key["paths"]) == {endpoint.path for endpoint in ENDPOINTS}  # every route, and only those
+    settings = Settings.from_env({"TRIAGE_API_KEYS": KEY, "TRIAGE_MODEL_DIR": str(small_model_dir),
+                                  "TRIAGE_LOG_DIR": str(tmp_path), "TRIAGE_LOG_PUSH_INTERVAL_S": "0",
+                                  "TRIAGE_PSEUDONYM_KEY": "unit-test-pseudonym-key-0123"})
+    with TestClient(create_app(settings)) as keyed:
+        with_key = keyed.get("/openapi.json").json()
+    assert with_key["paths"]["/v1/predict"]["post"]["parameters"][0]["name"] == "X-Visit-Id"
+    assert "visit_ids" in with_key["components"]["schemas"]["Batch"]["properties"]
 
 
 def test_a_key_written_twice_is_refused_naming_it(client):
