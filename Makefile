@@ -25,7 +25,7 @@ repro: run
 test: setup infra-setup airflow-setup lint  ## lint, then the test suite (code, data, model and end-to-end tests)
 	$(BIN)/pytest -q
 
-test-fast: setup  ## the in-process tests only (contract, data, model, service parts; under a minute)
+test-fast: setup  ## every test that needs no server (contract, data, model, service parts, the intake units)
 	$(BIN)/pytest -q -m "not slow"
 
 lint: setup

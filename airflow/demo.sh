@@ -102,7 +102,7 @@ extract() {
     "$BIN/python" -c 'import sys, pandas as pd; f = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)
 f.loc[f.index % 5 == 0, "age_years"] = "doscientos"; f.to_csv(sys.argv[1], index=False)' "$file"
   fi
-  "$AF/python" -m triage.intake.drop --site "$site" "$file"
+  "$AF/triage" intake drop --site "$site" "$file"
 }
 
 case "${1:-up}" in
@@ -110,7 +110,7 @@ case "${1:-up}" in
   prepare) prepare ;;
   extract) shift; extract "$@" ;;
   trigger) airflow_env; "$AF/airflow" dags unpause triage_intake >/dev/null; "$AF/airflow" dags trigger triage_intake ;;
-  status) airflow_env; "$AF/python" -m triage.intake.drop --status ;;
+  status) airflow_env; "$AF/triage" intake status ;;
   env) airflow_env >/dev/null; export -p | grep -E ' (AIRFLOW|TRIAGE_|AWS_)' ;;
   *) echo "usage: airflow/demo.sh up|prepare|extract SITE [bad|reference]|trigger|status|env" >&2; exit 2 ;;
 esac

@@ -138,7 +138,7 @@ def main() -> None:
         cluster = None
         try:
             if "spark-cluster" in args.engines:
-                from triage.tooling.spark import StandaloneCluster
+                from triage.tooling.spark_cluster import StandaloneCluster
 
                 cluster = StandaloneCluster(Path(directory) / "spark", workers=2, cores_per_worker=1,
                                             memory_per_worker="4g")

@@ -27,9 +27,10 @@ from triage.contract import contract_from_params
 from triage.data.columns import OUTCOME_CODE
 from triage.data.resample import resample
 from triage.data.split import read_holdout
-from triage.evaluation.metrics import macro_f1, tune_orphan_threshold
+from triage.evaluation.metrics import macro_f1
 from triage.model.features import class_targets, feature_matrix
 from triage.model.knowledge import KnowledgeTable, bind, mismatched, read_table
+from triage.model.threshold import tune_orphan_threshold
 from triage.model.training import fit_triage_model
 from triage.search.cv import precision_at_recall
 from triage_shared.decision import decide
@@ -91,7 +92,7 @@ def scores(name: str, pipeline, valid: pd.DataFrame, test: pd.DataFrame, params:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default=str(config.PARAMS_FILE))
+    parser.add_argument("--params", default=str(config.params_file()))
     parser.add_argument("--rows", type=int, default=len(ROWS), help="only the first N rows of the table")
     args = parser.parse_args()
     params = config.load_params(args.params)

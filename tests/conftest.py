@@ -27,7 +27,7 @@ from triage.simulation.sample import sample_cohort
 REPO = Path(__file__).resolve().parents[1]
 
 
-SLOW_FOLDERS = ("infra", "airflow")  # every test there starts real servers or tools
+SLOW_FOLDERS = ("infra",)  # every test there runs real tools (cdk synth, cfn-lint, moto servers)
 
 
 def pytest_collection_modifyitems(items):

@@ -1,31 +1,40 @@
-"""`triage` command line. One dispatch style: every command names its handler as "module:function", imported only
-when that command runs (so `triage gate` does not pay for pandas, scipy or the training stack)."""
+"""`triage` command line: argparse wired to `triage.commands`. One dispatch style: every command names its handler as
+"module:function" of that package, imported only when that command runs (so `triage gate` does not pay for pandas,
+scipy or the training stack). Every command exits with a `triage.errors.ExitCode` (listed in `triage --help`)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from pathlib import Path
 
 from triage import config
-from triage.errors import EXIT_USER_ERROR, UserError
+from triage.errors import ExitCode, UserError, exit_codes_help
 
 
-def _add(commands, name: str, handler: str, help_text: str) -> argparse.ArgumentParser:
-    parser = commands.add_parser(name, help=help_text)
-    parser.set_defaults(handler=handler)
+def _add(commands, name: str, handler: str, help_text: str, **options) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=help_text, **options)
+    parser.set_defaults(handler=f"triage.commands.{handler}")
     return parser
 
 
+def _add_params(parser: argparse.ArgumentParser) -> None:
+    """The one --params option: the same default everywhere."""
+    parser.add_argument("--params", type=Path, default=None,
+                        help=f"the params file (default: ${config.PARAMS_VARIABLE}, else params.yaml)")
+
+
 def add_pipeline_commands(commands) -> None:
-    gate = _add(commands, "gate", "triage.release.gate:command",
-                "check metrics against the minimums in params.yaml (gate)")
-    gate.add_argument("--metrics", default=str(config.REPORTS / "metrics.json"))
-    gate.add_argument("--params", default=str(config.PARAMS_FILE))
-    summary = _add(commands, "summary", "triage.evaluation.summary:command",
-                   "print the headline metrics and where the outputs are")
-    summary.add_argument("--metrics", default=str(config.REPORTS / "metrics.json"))
-    search = _add(commands, "search", "triage.search.study:command", "hyperparameter search (Optuna) cross-validated "
+    gate = _add(commands, "gate", "pipeline:gate", "check metrics against the minimums in params.yaml (exit 1 when "
+                "a line fails)")
+    gate.add_argument("--metrics", default=str(config.METRICS))
+    _add_params(gate)
+    summary = _add(commands, "summary", "pipeline:summary", "print the headline metrics and where the outputs are")
+    summary.add_argument("--metrics", default=str(config.METRICS))
+    _add_params(summary)
+    search = _add(commands, "search", "pipeline:search", "hyperparameter search (Optuna) cross-validated "
                   "on train + valid, every trial a DVC experiment; the winner as the experiment <name>-best")
     search.add_argument("--trials", type=int, default=None, help="default: search.trials")
     search.add_argument("--folds", type=int, default=None, help="default: search.folds")
@@ -34,13 +43,13 @@ def add_pipeline_commands(commands) -> None:
     search.add_argument("--no-save", action="store_true", help="do not save the trials as DVC experiments")
     search.add_argument("--run-best", action="store_true", help="then run the pipeline with the best values "
                         "(dvc exp run --name <name>-best -S ...)")
-    search.add_argument("--params", default=str(config.PARAMS_FILE))
+    _add_params(search)
 
 
 def add_contract_commands(commands) -> None:
     parser = commands.add_parser("contract", help="data contracts: draft one from an extract, check one")
     actions = parser.add_subparsers(dest="action", required=True)
-    draft = _add(actions, "draft", "triage.contract.draft:command",
+    draft = _add(actions, "draft", "contract:draft",
                  "profile an extract (CSV, Parquet or a directory of them) and write a draft contract to edit")
     draft.add_argument("--extract", required=True)
     draft.add_argument("--outcome", default=None, help="the outcome (diagnosis) column, if its name does not say so")
@@ -49,26 +58,25 @@ def add_contract_commands(commands) -> None:
     draft.add_argument("--reference-codes", default=None, metavar="CONTRACT", help="a contract whose outcome map "
                        "pre-fills the draft's (default: the default contract's ICD-10 and ORPHA prefixes)")
     draft.add_argument("--no-reference-codes", action="store_true", help="leave every outcome code unmapped")
-    check = _add(actions, "check", "triage.contract.draft:check_command",
+    check = _add(actions, "check", "contract:check",
                  "validate a contract file (and optionally an extract under it)")
     check.add_argument("contract")
     check.add_argument("--extract", default=None, help="ingest and validate this extract (or directory) in memory")
-    check.add_argument("--params", default=None, help="params file whose validate.max_bad_fraction applies "
-                       "(default: $TRIAGE_PARAMS, else params.yaml)")
+    _add_params(check)  # its validate.max_bad_fraction applies
 
 
 def add_store_commands(commands) -> None:
-    compute = _add(commands, "compute", "triage.cloud.command:command",
+    compute = _add(commands, "compute", "servers:compute",
                    "where the heavy stages run: `choose` prints TRIAGE_COMPUTE=aws above compute.cloud_above_visits")
     compute.add_argument("action", choices=["choose"])
-    compute.add_argument("--params", default=None, help="params file (default: $TRIAGE_PARAMS, else params.yaml)")
-    s3 = _add(commands, "s3", "triage.tooling.s3server:command",
+    _add_params(compute)
+    s3 = _add(commands, "s3", "servers:s3",
               "the local S3-compatible server (SeaweedFS on 127.0.0.1)")
     s3.add_argument("action", choices=["up", "down", "status", "env"])
     s3.add_argument("--root", default=".s3", help="data, credentials, pid and log (default .s3)")
     s3.add_argument("--port", type=int, default=8333)
     s3.add_argument("--bucket", default="triage")
-    spark = _add(commands, "spark", "triage.tooling.spark:command",
+    spark = _add(commands, "spark", "servers:spark",
                  "a local Spark standalone cluster (master + workers on 127.0.0.1, from pip's pyspark)")
     spark.add_argument("action", choices=["up", "down", "status", "env"])
     spark.add_argument("--root", default=".spark", help="logs, pids, ports and work dirs (default .spark)")
@@ -77,13 +85,13 @@ def add_store_commands(commands) -> None:
     spark.add_argument("--memory", default="2g", help="memory per worker (for its executors)")
     spark.add_argument("--port", type=int, default=7077, help="the master's port (spark://127.0.0.1:PORT)")
     spark.add_argument("--webui-port", type=int, default=None, help="the master's web UI (default: a free port)")
-    registry = _add(commands, "registry", "triage.release.registry:sync_command", "model registry helpers")
+    registry = _add(commands, "registry", "registry:sync", "model registry helpers")
     registry.add_argument("action", choices=["sync"], help="sync: write artifacts.yaml from dvc.yaml")
     registry.add_argument("--repo", default=".")
     for name, handler, help_text in (
-            ("publish", "triage.release.registry:publish_command",
+            ("publish", "registry:publish",
              "publish the version promoted to a stage to s3://BUCKET/models/triage/<stage>/"),
-            ("pull-model", "triage.release.registry:pull_command", "download and verify a stage's model")):
+            ("pull-model", "registry:pull_model", "download and verify a stage's model")):
         parser = _add(commands, name, handler, help_text)
         parser.add_argument("--stage", required=True, choices=["dev", "prod"])
         parser.add_argument("--bucket", default=None, help="default: $TRIAGE_BUCKET")
@@ -96,7 +104,7 @@ def add_store_commands(commands) -> None:
 
 
 def add_monitoring_commands(commands) -> None:
-    monitor = _add(commands, "monitor", "triage.monitoring.monitor:command",
+    monitor = _add(commands, "monitor", "monitoring:monitor",
                    "compare an environment's recent predictions with the training reference; exit 3 on drift")
     monitor.add_argument("--env", required=True, choices=["dev", "prod"])
     monitor.add_argument("--log", default=None, help="prediction log: a file, a directory of pushed segments, or "
@@ -108,20 +116,30 @@ def add_monitoring_commands(commands) -> None:
                          "to join")
     monitor.add_argument("--window", type=int, default=None, help="most recent predictions (default: monitor.window)")
     monitor.add_argument("--out", default=None, help="report directory (default reports/drift/<env>)")
-    monitor.add_argument("--params", default="params.yaml")
-    shift = _add(commands, "simulate-shift", "triage.simulation.shift:command", "draw visits of the shifted cohort "
+    _add_params(monitor)
+    shift = _add(commands, "simulate-shift", "monitoring:simulate_shift", "draw visits of the shifted cohort "
                  "(params simulate.shift) as a labelled raw extract and as prediction requests")
     shift.add_argument("--visits", type=int, default=2000)
     shift.add_argument("--seed", type=int, default=7)
     shift.add_argument("--reference", action="store_true", help="draw from the training distribution instead")
     shift.add_argument("--extract", required=True, help="labelled extract to write (CSV, the default contract)")
     shift.add_argument("--requests", required=True, help="batch requests to write (JSON: patients + visit_ids)")
-    shift.add_argument("--params", default="params.yaml")
+    _add_params(shift)
+
+
+def add_intake_commands(commands) -> None:
+    parser = commands.add_parser("intake", help="the batch intake's bucket: drop a site's extracts, read the last run")
+    actions = parser.add_subparsers(dest="action", required=True)
+    drop = _add(actions, "drop", "intake:drop", "put extracts under s3://$TRIAGE_BUCKET/raw/<site>/")
+    drop.add_argument("files", nargs="+", type=Path)
+    drop.add_argument("--site", required=True, help="the site's folder under raw/")
+    drop.add_argument("--folder", default="", help="a sub-folder under raw/<site>/ (e.g. a date)")
+    _add(actions, "status", "intake:status", "print the latest intake run's record (monitoring/intake/latest-run.json)")
 
 
 def add_release_commands(commands) -> None:
-    retrain = _add(commands, "retrain", "triage.release.retrain:command", "add a labelled extract, dvc repro, gate; "
-                   "if it passes, commit, register the next version and promote it to dev (exit 4 when the gate "
+    retrain = _add(commands, "retrain", "release:retrain", "add a labelled extract, dvc repro, gate; "
+                   "if it passes, commit, register the next version and promote it to dev (exit 1 when the gate "
                    "fails)")
     retrain.add_argument("--extract", default=None, help="the new labelled extract (CSV or Parquet, under the data "
                          "contract); without it, retrain on the extracts already landed and committed in "
@@ -129,24 +147,24 @@ def add_release_commands(commands) -> None:
     retrain.add_argument("--repo", default=".")
     retrain.add_argument("--stage", default="dev", choices=["dev"], help="prod stays a human decision")
     retrain.add_argument("--push", default=None, metavar="REMOTE", help="dvc push to this remote before registering")
-    report = _add(commands, "report", "triage.release.ci_report:command", "the pull-request report (markdown + "
+    report = _add(commands, "report", "release:report", "the pull-request report (markdown + "
                   "images) against a base ref; exit 1 when the quality gate fails")
     report.add_argument("--base", required=True, help="git ref to compare with, e.g. origin/main")
     report.add_argument("--out", default="reports/cml", help="output directory (report.md and images)")
     report.add_argument("--repo", default=".")
-    check = _add(commands, "promotion-check", "triage.release.promotion:command", "the promoted version's parity, "
+    check = _add(commands, "promotion-check", "release:promotion_check", "the promoted version's parity, "
                  "quality gate, latency budget and model card (exit 1 refuses the deploy)")
     check.add_argument("--stage", required=True, choices=["dev", "prod"])
     check.add_argument("--repo", default=".")
     check.add_argument("--remote", default="s3", help="the DVC remote holding the model versions")
-    stage = _add(commands, "ci-stage", "triage.release.ci_stage:command", "the deployment stage of a GitHub ref "
-                 "(develop -> dev, main -> prod, a registry tag -> its stage)")
-    stage.add_argument("--ref", required=True, help="e.g. refs/heads/main or refs/tags/triage-model#prod#3")
-    stage.add_argument("--input", default="", help="the stage chosen in a manual run (workflow_dispatch)")
+    from triage.commands.release import add_ci_stage_arguments
+
+    add_ci_stage_arguments(_add(commands, "ci-stage", "release:ci_stage", "the deployment stage of a GitHub ref "
+                                "(develop -> dev, main -> prod, a registry tag -> its stage)"))
 
 
 def add_tooling_commands(commands) -> None:
-    demo = _add(commands, "loop-demo", "triage.tooling.loop_demo:command", "the monitoring loop end to end in a "
+    demo = _add(commands, "loop-demo", "demo:loop_demo", "the monitoring loop end to end in a "
                 "scratch clone: drift, monitor, retrain, gate, register, publish, reload")
     demo.add_argument("--visits", type=int, default=None, help="cohort size (default: params simulate.n_visits)")
     demo.add_argument("--shift-visits", type=int, default=2000, help="drifted visits sent to the service")
@@ -156,10 +174,10 @@ def add_tooling_commands(commands) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="triage", description=__doc__)
+    parser = argparse.ArgumentParser(prog="triage", description=__doc__.split("\n\n")[0], epilog=exit_codes_help())
     commands = parser.add_subparsers(dest="command", required=True)
     for add in (add_pipeline_commands, add_contract_commands, add_store_commands, add_monitoring_commands,
-                add_release_commands, add_tooling_commands):
+                add_intake_commands, add_release_commands, add_tooling_commands):
         add(commands)
     return parser
 
@@ -169,14 +187,23 @@ def dispatch(args: argparse.Namespace) -> int:
     return getattr(importlib.import_module(module), function)(args)
 
 
+def find_own_tools() -> None:
+    """The tools a command runs (dvc, gto, triage) from this interpreter's environment first, as tools/stage does for
+    the stages: `.venv/bin/triage report` works with the venv off PATH."""
+    own = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != own:
+        os.environ["PATH"] = own + os.pathsep + os.environ.get("PATH", "")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Expected errors (`triage.errors.UserError`) end the command with one line and exit 2, no traceback."""
     args = build_parser().parse_args(argv)
+    find_own_tools()
     try:
-        return dispatch(args)
+        return int(dispatch(args))
     except UserError as error:
         print(f"triage {args.command}: {error}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return ExitCode.BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -11,7 +11,13 @@ import yaml
 
 from triage_shared.artifacts import MANIFEST_PATH, ONNX_PATH, PROFILE_PATH
 
-PARAMS_FILE = Path(os.environ.get("TRIAGE_PARAMS", "params.yaml"))
+PARAMS_VARIABLE = "TRIAGE_PARAMS"
+
+
+def params_file() -> Path:
+    """The params file of this run: $TRIAGE_PARAMS, else params.yaml (read when asked, not at import)."""
+    return Path(os.environ.get(PARAMS_VARIABLE) or "params.yaml")
+
 
 # Fixed pipeline locations (relative to the repository root, where dvc runs every stage).
 REFERENCE_DIR = Path("data/reference")
@@ -39,10 +45,12 @@ ONNX_MODEL = Path(ONNX_PATH)
 MANIFEST = Path(MANIFEST_PATH)
 REFERENCE_PROFILE = Path(PROFILE_PATH)
 REPORTS = Path("reports")
+METRICS = REPORTS / "metrics.json"  # the evaluate stage's metrics: the gate, summary, report and export read it
+VALIDATION_REPORT = REPORTS / "validation.json"  # the validate stage's row accounting
 
 
 def load_params(path: Path | None = None) -> dict[str, Any]:
-    with open(path or PARAMS_FILE, encoding="utf-8") as handle:
+    with open(path or params_file(), encoding="utf-8") as handle:
         return yaml.safe_load(handle)
 
 

@@ -22,6 +22,7 @@ from triage.intake.tools import Tools, load_settings
 from ..conftest import run
 from .conftest import KEY, THRESHOLD, run_airflow
 
+pytestmark = pytest.mark.slow  # Airflow, SeaweedFS and a working clone of the pipeline
 CLEAN_SITE, BAD_SITE, LATE_SITE = "hospital-norte", "hospital-sur", "hospital-este"
 VISITS = 700
 

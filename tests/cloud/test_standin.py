@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from triage.tooling.s3server import LocalS3, free_port
-from triage.tooling.spark import StandaloneCluster
+from triage.tooling.spark_cluster import StandaloneCluster
 
 from ..conftest import commit_all, run
 

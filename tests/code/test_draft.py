@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from triage.contract import SIMULATED_CONTRACT, load_contract, parse_spec
-from triage.contract.draft import draft_contract
+from triage.data.draft import draft_contract
 from triage.data.extracts import list_extracts
 from triage_shared.pseudonym import KEY_VARIABLE
 
@@ -96,11 +96,11 @@ def heart_extract(n: int = 200) -> pd.DataFrame:
 def test_the_review_count_counts_every_note_written(tmp_path, capsys):
     from argparse import Namespace
 
-    from triage.contract.draft import command
+    from triage.commands.contract import draft
 
     path = write(tmp_path, heart_extract())
     out = tmp_path / "draft.yaml"
-    assert command(Namespace(extract=str(path), outcome="num", out=str(out), force=False, reference_codes=None,
+    assert draft(Namespace(extract=str(path), outcome="num", out=str(out), force=False, reference_codes=None,
                              no_reference_codes=True)) == 0
     data = yaml.safe_load(out.read_text(encoding="utf-8"))
     notes = len(data.get("review", [])) + sum("review" in f for f in data["features"].values())

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
-from triage.data.extracts import SIMULATED_MARKER, ExtractError, list_extracts, write_simulated_marker
+from triage.data.extracts import ExtractError, list_extracts
 from triage.data.ingest import derive_labels, pseudonymise
+from triage.data.simulated_marker import SIMULATED_MARKER, write_simulated_marker
 from triage.data.validation import ValidationFailed, check_bad_fraction
 from triage.simulation.mess import as_text
 from triage.tables import write_csv as write_safe_csv

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from triage.cli import main
+from triage.commands.contract import check as check_command
 from triage.contract import ContractFileError, load_contract
-from triage.contract.draft import check_command
 from triage.data.validation import ValidationFailed
 from triage.errors import UserError
 from triage_shared.pseudonym import KEY_VARIABLE

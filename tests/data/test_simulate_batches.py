@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from triage import config
-from triage.data.extracts import SIMULATED_MARKER, iter_extract_batches
+from triage.data.extracts import iter_extract_batches
+from triage.data.simulated_marker import SIMULATED_MARKER
 from triage.simulation.cohort import simulate_cohort
 from triage.simulation.extract_files import append_csv
 from triage.simulation.mess import injected_rows

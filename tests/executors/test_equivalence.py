@@ -23,7 +23,7 @@ from triage.data.ingest import extract_key
 from triage.executors.local import LocalExecutor
 from triage.executors.spark import SparkExecutor
 from triage.simulation.mess import as_text
-from triage.tooling.spark import StandaloneCluster
+from triage.tooling.spark_cluster import StandaloneCluster
 
 pytestmark = pytest.mark.slow
 KEY = "equivalence-test-key"

@@ -10,6 +10,7 @@ import numpy as np
 import optuna
 import pytest
 
+from triage.commands import pipeline
 from triage.data.columns import LABEL_COLUMN, PATIENT_ID
 from triage.evaluation.metrics import precision_at_recall
 from triage.model.crossfit import patient_folds
@@ -114,7 +115,7 @@ def test_command_refuses_a_stale_workspace(monkeypatch, capsys):
     monkeypatch.setattr(study, "workspace_is_current", lambda: False)
     args = argparse.Namespace(params="params.yaml", no_save=False, trials=1, folds=2, name="s", timeout=None,
                               run_best=False)
-    assert study.command(args) == 2
+    assert pipeline.search(args) == 2
     assert "dvc status" in capsys.readouterr().err
 
 

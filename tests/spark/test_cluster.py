@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from triage.commands import servers
 from triage.errors import UserError
-from triage.tooling import spark
-from triage.tooling.spark import SparkUnavailable, StandaloneCluster, free_ports, spark_session
+from triage.tooling import spark, spark_cluster
+from triage.tooling.ports import free_ports
+from triage.tooling.spark import SparkUnavailable, spark_session
+from triage.tooling.spark_cluster import StandaloneCluster
 
 pytestmark = pytest.mark.slow
 
@@ -98,8 +101,8 @@ def test_the_master_sees_every_worker_alive_on_loopback(cluster, capsys):
     assert cluster.master_url == f"spark://127.0.0.1:{cluster.state.master.port}"
     # the command line finds the running cluster from its root alone (run/cluster.json)
     args = argparse.Namespace(root=str(cluster.root), workers=2, cores=1, memory="2g", port=None, webui_port=None)
-    assert spark.command(argparse.Namespace(**{**vars(args), "action": "status"})) == 0
-    assert spark.command(argparse.Namespace(**{**vars(args), "action": "env"})) == 0
+    assert servers.spark(argparse.Namespace(**{**vars(args), "action": "status"})) == 0
+    assert servers.spark(argparse.Namespace(**{**vars(args), "action": "env"})) == 0
     output = capsys.readouterr().out
     assert "with 2 ALIVE workers" in output
     assert f"export {spark.MASTER_ENV}={cluster.master_url}" in output
@@ -172,10 +175,10 @@ def test_down_leaves_no_spark_process(cluster):
     master, survivor = cluster.state.master.pid, cluster.state.workers[1].pid
     assert {master, survivor} <= pids and len(pids) >= 4  # and the survivor's executor, its Python daemon
     assert cluster.down()
-    leftovers = {pid for pid in pids if spark._process_alive(pid)}
+    leftovers = {pid for pid in pids if spark_cluster._process_alive(pid)}
     assert not leftovers, f"still running after down(): {leftovers}"
     assert not cluster.state_file.exists() and cluster.pids() == set()
-    assert not spark._listening("127.0.0.1", cluster.state.master.port)
+    assert not spark_cluster._listening("127.0.0.1", cluster.state.master.port)
 
 
 LOCAL_JOB = ("import os\nfrom triage.tooling.spark import spark_session\nsession = spark_session(None, 'local-job')\n"

@@ -11,10 +11,8 @@ separator is detected. A row with the wrong number of fields keeps its record id
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import itertools
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,6 @@ import pyarrow.parquet as pq
 from triage.data.locations import Location, endpoint, is_remote, list_objects, location, open_binary, suffix
 from triage.errors import UserError
 
-SIMULATED_MARKER = "_SIMULATED.json"  # written by the simulate stage beside its extracts: name -> sha256
 EXTRACT_SUFFIXES = {".csv", ".parquet"}
 RECORD_ID = "record_id"
 ROW_FAULT_COLUMN = "(row)"  # parse errors about a whole row (wrong number of fields)
@@ -271,34 +268,3 @@ def iter_extract_batches(path: Location, rows: int = BATCH_ROWS, name: str | Non
 def read_extract(path: Location) -> Extract:
     """A whole extract as text (for small ones: drafting, the monitor's labels); the pipeline streams batches."""
     return read_csv_text(path) if suffix(path) == ".csv" else read_parquet_text(path)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_simulated_marker(directory: Path, extracts: list[Path], details: dict) -> Path:
-    marker = directory / SIMULATED_MARKER
-    marker.write_text(json.dumps({**details, "simulated": True,
-                                  "extracts": {p.name: file_sha256(p) for p in extracts}}, indent=2) + "\n",
-                      encoding="utf-8")
-    return marker
-
-
-def is_simulated(path: Location) -> bool:
-    """True only for a file the simulator wrote: named, with its exact content, in the marker beside it (never an
-    object in a bucket: the simulator writes local files)."""
-    if is_remote(path):
-        return False
-    marker = path.parent / SIMULATED_MARKER
-    if not marker.is_file():
-        return False
-    try:
-        listed = json.loads(marker.read_text(encoding="utf-8")).get("extracts", {})
-    except (OSError, ValueError):
-        return False
-    return isinstance(listed, dict) and listed.get(path.name) == file_sha256(path)

@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from triage.contract import BinaryFeature, CategoryFeature, Contract, NumericFeature, feature_spec
+from triage.contract.spec import Outcome
 from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, PATIENT_ID, SITE_ID, VISIT_DATE, VISIT_ID
-from triage.data.extracts import RECORD_ID, Extract, ExtractError, is_simulated, shown_path
+from triage.data.extracts import RECORD_ID, Extract, ExtractError, shown_path
 from triage.data.locations import Location
+from triage.data.simulated_marker import is_simulated
 from triage_shared.pseudonym import DEVELOPMENT_KEY, KEY_VARIABLE, pseudonym
 from triage_shared.spellings import missing_codes, spelling_key, spelling_lookup
 
@@ -125,19 +127,25 @@ class Normaliser:
         return codes, labels
 
 
+def outcome_entries(outcome: Outcome) -> list[tuple[str, str]]:
+    """(normalised code or prefix, triage class) of a contract's outcome map, longest first: the order codes match."""
+    return sorted(((outcome.normalise(code), klass) for klass, listed in outcome.classes.items() for code in listed),
+                  key=lambda item: -len(item[0]))
+
+
+def matching_entry(code: str, entries: list[tuple[str, str]], match: str) -> tuple[str, str] | None:
+    """The entry a normalised code falls under: the longest matching prefix, or the same code under `exact`."""
+    if match == "exact":
+        return next(((listed, klass) for listed, klass in entries if listed == code), None)
+    return next(((listed, klass) for listed, klass in entries if code.startswith(listed)), None)
+
+
 def derive_labels(codes: pd.Series, contract: Contract) -> pd.Series:
     """Triage class of each outcome code: the longest matching prefix (or the exact code) in the contract's map."""
     outcome = contract.spec.outcome
-    pairs = sorted(((outcome.normalise(code), klass) for klass, listed in outcome.classes.items() for code in listed),
-                   key=lambda item: -len(item[0]))
-    exact = dict(pairs)
-
-    def classify(code: str) -> str | None:
-        if outcome.match == "exact":
-            return exact.get(code)
-        return next((klass for prefix, klass in pairs if code.startswith(prefix)), None)
-
-    lookup = {code: classify(code) for code in codes.unique()}
+    entries = outcome_entries(outcome)
+    lookup = {code: (entry[1] if (entry := matching_entry(code, entries, outcome.match)) else None)
+              for code in codes.unique()}
     return codes.map(lookup).astype("string")
 
 

@@ -39,10 +39,10 @@ from triage.evaluation.metrics import (
     precision_at_recall,
     proportion_interval,
     recall_at_precision,
-    tune_orphan_threshold,
 )
 from triage.model.estimators import rule_applies, rule_scores
 from triage.model.features import class_targets, feature_matrix
+from triage.model.threshold import tune_orphan_threshold
 from triage.simulation.generative import GenerativeModel
 from triage.simulation.vocabulary import red_flag_columns
 from triage.tables import in_batches

@@ -26,21 +26,6 @@ from sklearn.metrics import (
 from triage_shared.decision import decide, needs_review
 
 
-def tune_orphan_threshold(y: np.ndarray, probabilities: np.ndarray, recall_target: float, z: float,
-                          orphan: int) -> float:
-    """The highest threshold on P(orphan) whose recall on these (validation) rows reaches the target.
-
-    With z > 0 the target is raised by z standard errors of the validation recall estimate, so that recall on
-    new data reaches the target with probability about Phi(z) rather than a coin flip.
-    """
-    scores = np.sort(probabilities[y == orphan, orphan])[::-1]
-    if len(scores) == 0:
-        return 0.5
-    margin = z * np.sqrt(recall_target * (1 - recall_target) / len(scores))
-    needed = int(np.ceil(min(recall_target + margin, 1.0) * len(scores)))
-    return float(scores[max(needed - 1, 0)])
-
-
 def orphan_recall(y: np.ndarray, predicted: np.ndarray, orphan: int) -> float:
     positives = y == orphan
     return float((predicted[positives] == orphan).mean()) if positives.any() else float("nan")

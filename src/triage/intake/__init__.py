@@ -14,7 +14,7 @@ why not. Modules:
 - `landing`  the working clone: copy, `dvc add`, commit, `dvc push`;
 - `decision` the retraining decision and `triage retrain` as a command;
 - `flow`     the steps the DAG's tasks call, one function per task;
-- `drop`     `python -m triage.intake.drop`: put extracts under raw/<site>/ (demo, tests, operators).
+- `drop`     put extracts under raw/<site>/ (`triage intake drop`: demo, tests, operators).
 """
 
 from __future__ import annotations

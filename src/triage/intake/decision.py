@@ -19,13 +19,13 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from triage.errors import ExitCode
 from triage.intake.bucket import IntakeBucket
 from triage.intake.landing import ROWS_TRAILER
 from triage.intake.tools import IntakeSettings, Tools
 
 log = logging.getLogger("triage.intake")
 REPORT_FILE = "drift_report.json"
-EXIT_GATE_FAILED = 4
 
 
 @dataclass(frozen=True)
@@ -136,9 +136,9 @@ class RetrainOutcome:
 
     @property
     def verdict(self) -> str:
-        if self.exit_code == 0:
+        if self.exit_code == ExitCode.OK:
             return f"registered {self.registered} and promoted it to dev"
-        if self.exit_code == EXIT_GATE_FAILED:
+        if self.exit_code == ExitCode.FAILED_CHECK:
             return "quality gate failed: nothing registered or promoted (the clone keeps the run for inspection)"
         return f"retrain failed (exit {self.exit_code})"
 

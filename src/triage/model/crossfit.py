@@ -21,9 +21,9 @@ from sklearn.model_selection import StratifiedGroupKFold
 from triage.contract import Contract
 from triage.data.columns import LABEL_COLUMN, PATIENT_ID
 from triage.data.resample import resample
-from triage.evaluation.metrics import tune_orphan_threshold
 from triage.model.features import class_targets, feature_matrix
 from triage.model.knowledge import KnowledgeBinding
+from triage.model.threshold import tune_orphan_threshold
 from triage.model.training import fit_triage_model
 
 Folds = list[tuple[np.ndarray, np.ndarray]]

@@ -1,14 +1,12 @@
-"""From a clean visit table to the model's numeric input matrix (the ONNX input, in contract order), and back to
-the JSON records a client would send."""
+"""From a clean visit table to the model's numeric input matrix (the ONNX input, in contract order) and its class
+targets."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
 
-from triage.contract import CategoryFeature, Contract, NumericFeature
+from triage.contract import CategoryFeature, Contract
 from triage.data.columns import LABEL_COLUMN
 
 
@@ -32,25 +30,3 @@ def class_targets(frame: pd.DataFrame, classes: tuple[str, ...]) -> np.ndarray:
         unknown = sorted(frame.loc[index.isna(), LABEL_COLUMN].astype(str).unique())
         raise ValueError(f"labels {unknown} are not among the model's classes {list(classes)}")
     return index.to_numpy(dtype=np.int64)
-
-
-def request_records(frame: pd.DataFrame, contract: Contract) -> list[dict]:
-    """Visits as prediction requests: the contract's features with JSON types, missing values left out."""
-    kinds = {name: _json_kind(feature) for name, feature in contract.features.items()}
-    records = []
-    for row in frame[list(kinds)].to_dict(orient="records"):
-        record = {}
-        for name, value in row.items():
-            if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-                continue
-            record[name] = kinds[name](value)
-        records.append(record)
-    return records
-
-
-def _json_kind(feature) -> type:
-    if isinstance(feature, CategoryFeature):
-        return str
-    if isinstance(feature, NumericFeature) and feature.type == "float":
-        return float
-    return int

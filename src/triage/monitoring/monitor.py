@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,17 +13,17 @@ from pathlib import Path
 import pandas as pd
 
 from triage.contract import ContractFileError, contract_from_params
-from triage.data.extracts import ExtractError, is_simulated, read_extract
+from triage.data.extracts import ExtractError, read_extract
 from triage.data.ingest import derive_labels, pseudonym_key, pseudonymise
+from triage.data.simulated_marker import is_simulated
 from triage.monitoring.drift import Thresholds, compare, label_index
 from triage.monitoring.predlog import read_prediction_log
-from triage.monitoring.report import labelled_orphan_text, write_reports
+from triage.monitoring.report import write_reports
 from triage_shared.artifacts import PROFILE_PATH
 from triage_shared.predlog import bucket_prefix, log_file_name
 from triage_shared.store import ModelStore
 
 log = logging.getLogger("triage.monitor")
-EXIT_NO_DRIFT, EXIT_CANNOT_JUDGE, EXIT_DRIFT = 0, 2, 3
 
 
 class MonitorError(RuntimeError):
@@ -134,10 +133,6 @@ def _content_type(kind: str) -> str:
             "html": "text/html; charset=utf-8"}[kind]
 
 
-def exit_code(report: dict) -> int:
-    return EXIT_DRIFT if report["drift_detected"] else EXIT_NO_DRIFT
-
-
 
 def default_source(env: str) -> str:
     bucket = os.environ.get("TRIAGE_BUCKET")
@@ -160,36 +155,3 @@ def load_profile(path: str | None, source: str, env: str) -> dict:
     if not local.exists():
         raise MonitorError("no reference profile: pass --profile, publish a model with one, or run `dvc repro`")
     return json.loads(local.read_text(encoding="utf-8"))
-
-
-def command(args) -> int:
-    """`triage monitor`: exit 0 without drift, 3 with drift, 2 when no verdict can be reached."""
-    from triage import config
-    from triage_shared.store import StoreError
-
-    logging.getLogger("botocore").setLevel(logging.WARNING)
-    source = args.log or default_source(args.env)
-    try:
-        profile = load_profile(args.profile, source, args.env)
-        request = MonitorRequest(env=args.env, source=source, profile=profile,
-                                 params=config.load_params(Path(args.params)),
-                                 out_dir=Path(args.out or f"reports/drift/{args.env}"),
-                                 labels_file=Path(args.labels) if args.labels else None, window=args.window)
-        report = run_monitor(request)
-    except (MonitorError, StoreError, OSError) as error:
-        print(f"monitor: {error}", file=sys.stderr)
-        return EXIT_CANNOT_JUDGE
-    verdict = "DRIFT DETECTED" if report["drift_detected"] else "no drift"
-    print(f"monitor {args.env}: {verdict} ({report['window']['rows']} predictions of model "
-          f"{report['model']['sha256'][:12]} from {len(report['sources'])} log file(s); "
-          f"{report['unreadable_lines']} unreadable line(s))")
-    for reason in report["reasons"]:
-        print(f"  - {reason}")
-    if "labelled" in report:
-        labelled = report["labelled"]
-        print(f"  labelled visits: {labelled['rows']}, macro-F1 {labelled['macro_f1']:.3f}, "
-              f"{labelled_orphan_text(labelled)}")
-    for kind, path in report["paths"].items():
-        print(f"  {kind:8s} {path}")
-    return exit_code(report)
-

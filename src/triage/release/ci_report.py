@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from triage import config
@@ -140,8 +139,8 @@ def build_report(repo: Path, base: str, out: Path) -> tuple[str, bool]:
     """The markdown and whether the gate passed."""
     out.mkdir(parents=True, exist_ok=True)
     params = config.load_params(repo / "params.yaml")
-    head_metrics = json.loads((repo / config.REPORTS / "metrics.json").read_text())
-    base_metrics = _json_at(repo, base, "reports/metrics.json")
+    head_metrics = json.loads((repo / config.METRICS).read_text())
+    base_metrics = _json_at(repo, base, config.METRICS.as_posix())
     gate_lines, passed = gate_section(head_metrics, base_metrics, params, repo)
     rows = headline_rows(base_metrics, head_metrics)
     head_profile_file = repo / PROFILE_PATH
@@ -157,8 +156,8 @@ def build_report(repo: Path, base: str, out: Path) -> tuple[str, bool]:
         "### Recall por clase (la fila huérfana es el error costoso)", "", recall_table(base_metrics, head_metrics), "",
         "### Todas las métricas", "", *folded("<code>dvc metrics diff</code>", metrics_diff), "",
         "### Datos: validación", "",
-        validation_table(_json_at(repo, base, "reports/validation.json"),
-                         json.loads((repo / config.REPORTS / "validation.json").read_text())), "",
+        validation_table(_json_at(repo, base, config.VALIDATION_REPORT.as_posix()),
+                         json.loads((repo / config.VALIDATION_REPORT).read_text())), "",
         "### Datos: deriva respecto a la base", "",
         drift_section(_json_at(repo, base, PROFILE_PATH), head_profile, params["monitor"]["psi_threshold"]), "",
         "### Gráficos", "", *figures_side_by_side(repo, base, out),
@@ -167,14 +166,3 @@ def build_report(repo: Path, base: str, out: Path) -> tuple[str, bool]:
     markdown = "\n".join(sections)
     (out / "report.md").write_text(markdown, encoding="utf-8")
     return markdown, passed
-
-
-def command(args) -> int:
-    """Exit 0 when the gate passes, 1 when it fails (the workflow fails with it), 2 when no report can be built."""
-    try:
-        _, passed = build_report(Path(args.repo).resolve(), args.base, Path(args.out))
-    except (ReportError, OSError, ValueError, KeyError) as error:
-        print(f"report: {error}", file=sys.stderr)
-        return 2
-    print(f"report written to {Path(args.out) / 'report.md'}; quality gate {'passed' if passed else 'FAILED'}")
-    return 0 if passed else 1

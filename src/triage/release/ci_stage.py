@@ -37,28 +37,3 @@ def stage_for_ref(ref: str, manual: str = "") -> str:
         raise StageError(f"tag {tag!r} is not a registry tag ({ARTIFACT}@vX.Y.Z or {ARTIFACT}#<stage>#N)")
     raise StageError(f"unsupported ref {ref!r}")
 
-
-def command(args) -> int:
-    """`triage ci-stage --ref REF [--input STAGE]`."""
-    return main(["--ref", args.ref, "--input", args.input])
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m triage.release.ci_stage --ref REF [--input STAGE]` (no dependencies: runs before any install)."""
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(description=stage_for_ref.__doc__)
-    parser.add_argument("--ref", required=True)
-    parser.add_argument("--input", default="")
-    args = parser.parse_args(argv)
-    try:
-        print(f"stage={stage_for_ref(args.ref, args.input)}")
-    except StageError as error:
-        print(f"ci-stage: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -14,12 +14,9 @@ with, or was trained under another data contract (its figures are of other data)
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from triage import config
 from triage_shared.classes import ORPHAN_CLASS
 
 
@@ -160,19 +157,3 @@ def regression_not_compared(name: str, metrics: dict, base_value: float | None, 
     if not same_contract:
         return "the base was trained under another data contract: its figures are of other data"
     return ""
-
-
-def command(args) -> int:
-    """`triage gate`: exit 0 when every applicable line passes, 1 when one fails, 2 without metrics."""
-    metrics_file = Path(args.metrics)
-    if not metrics_file.exists():
-        print(f"gate: {metrics_file} not found; run `dvc repro` first", file=sys.stderr)
-        return 2
-    metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
-    params = config.load_params(Path(args.params))
-    lines = [*provenance_lines(metrics, params), *check_gate(metrics, params["gate"])]
-    for line in lines:
-        print(line)
-    failed = [line for line in lines if not line.passed]
-    print("quality gate: " + ("FAILED" if failed else "passed"))
-    return 1 if failed else 0

@@ -9,7 +9,6 @@ card with every required section. Any failure exits 1 and the deploy job does no
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 
 from triage import config
 from triage.release.gate import check_gate
-from triage.release.registry import RegistryError, fetch_from_remote, model_card, promoted_version
+from triage.release.registry import fetch_from_remote, model_card, promoted_version
 
 CARD_SECTIONS = ("## Intended use", "## Classes", "## Data", "## Metrics", "## Known limits")
 
@@ -102,17 +101,3 @@ def promotion_checks(repo: Path, stage: str, remote: str) -> tuple[str, list[Che
     checks = [parity_check(manifest), *gate_checks(manifest, params["gate"]),
               *latency_check(model, manifest, params["promotion"]), card_check(manifest)]
     return version.tag, checks
-
-
-def command(args) -> int:
-    try:
-        tag, checks = promotion_checks(Path(args.repo), args.stage, args.remote)
-    except RegistryError as error:
-        print(f"promotion-check: {error}", file=sys.stderr)
-        return 2
-    print(f"promotion check of {tag} for {args.stage}:")
-    for check in checks:
-        print(f"  {check}")
-    passed = all(check.passed for check in checks)
-    print(f"promotion {'allowed' if passed else 'REFUSED'}")
-    return 0 if passed else 1

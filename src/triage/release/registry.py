@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -111,36 +110,3 @@ def publish(repo: Path, stage: str, store: ModelStore, remote: str = "s3", name:
     except StoreError as error:
         raise RegistryError(str(error)) from error
     return manifest
-
-
-def sync_command(args) -> int:
-    """`triage registry sync`: artifacts.yaml (GTO) from dvc.yaml's artifacts."""
-    print(f"wrote {sync_artifacts_yaml(Path(args.repo))}")
-    return 0
-
-
-def publish_command(args) -> int:
-    """`triage publish --stage S`."""
-    try:
-        store = ModelStore.from_env(args.bucket, args.endpoint)
-        manifest = publish(Path(args.repo), args.stage, store, remote=args.remote)
-    except (RegistryError, StoreError) as error:
-        print(f"publish: {error}", file=sys.stderr)
-        return 1
-    registry_info = manifest["registry"]
-    print(f"published {registry_info['tag']} to s3://{store.bucket}/models/triage/{args.stage}/")
-    print(f"  sha256  {manifest['onnx']['sha256']}")
-    print("  metrics " + ", ".join(f"{k}={v}" for k, v in manifest["metrics"].items()))
-    return 0
-
-
-def pull_command(args) -> int:
-    """`triage pull-model --stage S --dest DIR`: the reader's side, verified."""
-    try:
-        manifest = ModelStore.from_env(args.bucket, args.endpoint).pull(args.stage, Path(args.dest))
-    except StoreError as error:
-        print(f"pull-model: {error}", file=sys.stderr)
-        return 1
-    print(f"pulled {manifest['name']} {manifest['version']} ({args.stage}) into {args.dest}: sha256 verified "
-          f"{manifest['onnx']['sha256'][:16]}…")
-    return 0

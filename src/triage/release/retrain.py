@@ -11,7 +11,6 @@ from __future__ import annotations
 import filecmp
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +19,6 @@ from triage import config
 from triage.release.gate import check_gate, provenance_lines
 from triage.tables import read_json
 from triage_shared.artifacts import ARTIFACT
-
-EXIT_GATE_FAILED = 4
 
 
 class RetrainError(RuntimeError):
@@ -56,8 +53,9 @@ def require_clean_tree(repo: Path) -> None:
 
 def require_key_for_real_data(extract: Path) -> None:
     """Refuse before anything is added: ingest would refuse a real extract without TRIAGE_PSEUDONYM_KEY."""
-    from triage.data.extracts import ExtractError, is_simulated
+    from triage.data.extracts import ExtractError
     from triage.data.ingest import pseudonym_key
+    from triage.data.simulated_marker import is_simulated
 
     try:
         pseudonym_key([] if is_simulated(extract) else [extract])
@@ -116,7 +114,7 @@ def retrain(repo: Path, extract: Path | None, stage: str = "dev", push_remote: s
     print("[retrain] dvc repro ...", flush=True)
     run(["dvc", "repro"], repo)
     seconds["repro"] = time.perf_counter() - started
-    metrics = read_json(repo / config.REPORTS / "metrics.json")
+    metrics = read_json(repo / config.METRICS)
     lines = [*provenance_lines(metrics, params, repo), *check_gate(metrics, params["gate"])]
     result = RetrainResult(gate_passed=all(line.passed for line in lines), gate_lines=[str(x) for x in lines],
                            seconds=seconds)
@@ -137,13 +135,3 @@ def retrain(repo: Path, extract: Path | None, stage: str = "dev", push_remote: s
     print(f"[retrain] registered {ARTIFACT}@{result.version} ({result.commit[:8]}) and promoted it to {stage}",
           flush=True)
     return result
-
-
-def command(args) -> int:
-    try:
-        extract = Path(args.extract).resolve() if args.extract else None
-        result = retrain(Path(args.repo).resolve(), extract, args.stage, args.push)
-    except RetrainError as error:
-        print(f"retrain: {error}", file=sys.stderr)
-        return 1
-    return 0 if result.gate_passed else EXIT_GATE_FAILED

@@ -17,10 +17,6 @@ Saving experiments commits the workspace's DVC state, so the search asks for an 
 
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -176,33 +172,3 @@ def print_summary(summary: dict[str, Any], recall_target: float) -> None:
               f"{row['params']}")
     print(f"  gain over the default {gain['mean']:+.4f} (fold-paired standard error {gain['standard_error']:.4f}): "
           f"{'beyond' if gain['beyond_noise'] else 'within'} the folds' noise ({NOISE_MULTIPLE:g} standard errors)")
-
-
-def command(args: argparse.Namespace) -> int:
-    params = config.load_params(Path(args.params))
-    settings = params["search"]
-    save = not args.no_save
-    if save and not workspace_is_current():
-        print("triage search saves every trial as a DVC experiment of this workspace: run `dvc repro` (and commit) "
-              "first so `dvc status` is clean, or pass --no-save", file=sys.stderr)
-        return 2
-    trials, folds = args.trials or settings["trials"], args.folds or settings["folds"]
-    study, seconds = search(params, trials, folds, args.name, save, args.timeout)
-    summary = study_summary(study, args.name, folds, seconds)
-    TRIALS_DIR.mkdir(parents=True, exist_ok=True)
-    (TRIALS_DIR / "study.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print_summary(summary, params["evaluate"]["orphan_recall_target"])
-    run_best = run_best_command(args.name, best_trial(study).params)
-    keep = "git add params.yaml dvc.lock reports models/reference_profile.json; git commit"
-    if not summary["gain_over_default"]["beyond_noise"]:
-        print(f"keeping the current params is as good on this evidence; to try the winner anyway: "
-              f"{' '.join(run_best)}")
-        return 0
-    if not args.run_best:
-        print(f"next: {' '.join(run_best)}; dvc exp apply {args.name}-best; {keep}")
-        return 0
-    print("running", " ".join(run_best))
-    subprocess.run([sys.executable, "-m", *run_best], check=True)
-    print(f"the workspace now holds {args.name}-best (dvc exp run applies it; `dvc exp apply {args.name}-best` brings "
-          f"it back later): compare with `dvc metrics diff`, then keep it: {keep}")
-    return 0

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from triage import config
-from triage.data.extracts import write_simulated_marker
+from triage.data.simulated_marker import write_simulated_marker
 from triage.simulation.build import build_model
 from triage.simulation.extract_files import SiteExtracts
 from triage.simulation.generative import GenerativeModel

@@ -3,15 +3,13 @@ orphan disease, drawn from the same generative model (so the true labels are kno
 
 from __future__ import annotations
 
-import json
-import sys
+import math
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from triage.model.features import request_records
+from triage.contract import CategoryFeature, Contract, NumericFeature
 from triage.simulation import portable
 from triage.simulation.generative import GenerativeModel
 from triage.simulation.sample import SEASONAL_PREFIXES, sample_cohort
@@ -58,25 +56,23 @@ def api_records(frame: pd.DataFrame) -> list[dict]:
     return request_records(frame, simulated_contract())
 
 
-def command(args) -> int:
-    """`triage simulate-shift`: a labelled raw extract (what a hospital sends later) and the matching requests."""
-    from triage import config
-    from triage.simulation.generative import GenerativeModel
+def request_records(frame: pd.DataFrame, contract: Contract) -> list[dict]:
+    """Visits as prediction requests: the contract's features with JSON types, missing values left out."""
+    kinds = {name: _json_kind(feature) for name, feature in contract.features.items()}
+    records = []
+    for row in frame[list(kinds)].to_dict(orient="records"):
+        record = {}
+        for name, value in row.items():
+            if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+                continue
+            record[name] = kinds[name](value)
+        records.append(record)
+    return records
 
-    params = config.load_params(Path(args.params))
-    if not config.GENERATIVE_MODEL.exists():
-        print(f"simulate-shift: {config.GENERATIVE_MODEL} is missing: run `dvc repro simulate` first", file=sys.stderr)
-        return 2
-    model = GenerativeModel.load(config.GENERATIVE_MODEL)
-    frame = sample_reference(model, params["simulate"], args.visits, args.seed) if args.reference else \
-        sample_shifted(model, params["simulate"]["shift"], args.visits, args.seed)
-    frame["visit_id"] = [f"S{args.seed:04d}-{i:07d}" for i in range(len(frame))]  # unique across draws
-    extract, requests = Path(args.extract), Path(args.requests)
-    extract.parent.mkdir(parents=True, exist_ok=True)
-    requests.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(extract, index=False)
-    requests.write_text(json.dumps({"patients": api_records(frame), "visit_ids": frame["visit_id"].tolist()}),
-                        encoding="utf-8")
-    kind = "training-distribution" if args.reference else "shifted"
-    print(f"{kind} cohort: {len(frame)} visits -> {extract} (labelled extract), {requests} (requests)")
-    return 0
+
+def _json_kind(feature) -> type:
+    if isinstance(feature, CategoryFeature):
+        return str
+    if isinstance(feature, NumericFeature) and feature.type == "float":
+        return float
+    return int

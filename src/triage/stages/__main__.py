@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from triage.cloud.settings import compute_settings
 from triage.config import load_params
-from triage.errors import EXIT_USER_ERROR, UserError
+from triage.errors import ExitCode, UserError
 
 
 def submitted_or_run(name: str, main: Callable[[], None]) -> None:
@@ -34,7 +34,7 @@ def run(name: str) -> int:
     except UserError as error:
         logging.getLogger(f"triage.{name}").error("%s", error)
         print(f"stage {name} failed: {error}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return ExitCode.BAD_INPUT
     return 0
 
 

@@ -48,7 +48,7 @@ def main() -> None:
                                              test, contract, read_holdout(params["split"].get("holdout_file")),
                                              generative_model(params))
     metrics["provenance"] = provenance(params, contract.sha256)
-    write_json(metrics, config.REPORTS / "metrics.json")
+    write_json(metrics, config.METRICS)
     write_json(subgroups, config.REPORTS / "subgroups.json")
     importance = pd.Series(pipeline.named_steps["model"].get_feature_importance(),
                            index=model_input_names(pipeline, contract))

@@ -33,7 +33,7 @@ def main() -> None:
                  "size_bytes": len(model_bytes)}
     training_data = {"file": str(config.TRAIN), "md5": file_digest(config.TRAIN, "md5"),
                      "rows": int(pd.read_parquet(config.TRAIN, columns=[VISIT_ID]).shape[0])}
-    manifest = build_manifest(params, contract, onnx_file, read_json(config.REPORTS / "metrics.json"),
+    manifest = build_manifest(params, contract, onnx_file, read_json(config.METRICS),
                               read_json(config.REPORTS / "subgroups.json"), training_data, parity,
                               simulated=bool(read_json(config.INGEST_STATS).get("simulated")))
     write_json(manifest, config.MANIFEST)

@@ -30,7 +30,7 @@ def main() -> None:
     _, quarantine, accounting = executor.validate(config.INGESTED, contract, read_json(config.INGEST_STATS), limit,
                                                   config.CLEAN)
     write_csv(quarantine, config.QUARANTINE)
-    write_json(accounting, config.REPORTS / "validation.json")
+    write_json(accounting, config.VALIDATION_REPORT)
     log.info("rows_in %d = clean %d + quarantined %d + duplicates %d (%s executor); quarantine at %s",
              accounting["rows_in"], accounting["rows_clean"], accounting["rows_quarantined"],
              accounting["rows_duplicate"], executor.name, config.QUARANTINE)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from triage.errors import ExitCode
 from triage.tooling.s3server import LocalS3, free_port
 from triage.tooling.service_process import ServiceStartError, start_service, stop_service
 from triage_shared.artifacts import ARTIFACT
@@ -167,10 +166,10 @@ class Demo:
         self.wait_for_pushed_log()
         result = self.run(["triage", "monitor", "--env", "dev", "--log", "s3://triage/predictions/dev/",
                            "--window", str(self.sent), "--labels", str(self.extract_path),
-                           "--out", str(self.workdir / "drift-report")], ok=(0, 3), show=True)
-        if result.returncode != 3:
+                           "--out", str(self.workdir / "drift-report")], ok=(ExitCode.OK, ExitCode.DRIFT), show=True)
+        if result.returncode != ExitCode.DRIFT:
             raise DemoError("the monitor found no drift in the shifted cohort")
-        return f"drift detected (exit 3), report in {self.workdir / 'drift-report'}"
+        return f"drift detected (exit {ExitCode.DRIFT.value}), report in {self.workdir / 'drift-report'}"
 
     def wait_for_pushed_log(self) -> None:
         from triage.monitoring.predlog import read_lines_s3
@@ -185,9 +184,9 @@ class Demo:
         raise DemoError("the service did not push its prediction log to the bucket in 30 s")
 
     def retrain(self) -> str:
-        result = self.run(["triage", "retrain", "--extract", str(self.extract_path), "--push", "s3"], ok=(0, 4),
-                          show=True)
-        if result.returncode == 4:
+        result = self.run(["triage", "retrain", "--extract", str(self.extract_path), "--push", "s3"],
+                          ok=(ExitCode.OK, ExitCode.FAILED_CHECK), show=True)
+        if result.returncode == ExitCode.FAILED_CHECK:
             raise DemoError("the retrained model failed the quality gate; nothing was promoted")
         tags = self.run(["git", "tag", "--list", f"{ARTIFACT}@v*"]).stdout.split()
         return f"gate passed; {max(tags)} registered and promoted to dev"
@@ -234,20 +233,3 @@ def run_demo(workdir: Path, visits: int | None, shift_visits: int, fast: bool) -
     finally:
         demo.stop()
     return demo
-
-
-def command(args) -> int:
-    workdir = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="triage-loop-demo-"))
-    if args.keep and workdir.exists() and any(workdir.iterdir()):
-        print(f"loop-demo: {workdir} is not empty", file=sys.stderr)
-        return 2
-    try:
-        demo = run_demo(workdir, args.visits, args.shift_visits, args.fast)
-    except DemoError as error:
-        print(f"\nloop-demo failed: {error}\n(commands and their output: {workdir / 'commands.log'})",
-              file=sys.stderr)
-        return 1
-    print("\n" + demo.summary())
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0

@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from triage.tooling.ports import free_port
 
 HOST = "127.0.0.1"
 DEFAULT_ROOT = Path(".s3")
@@ -35,12 +36,6 @@ OTHER_PORT_FLAGS = ("s3.port.grpc", "master.port", "master.port.grpc", "volume.p
 
 class S3ServerError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def weed_binary() -> str:
@@ -180,32 +175,6 @@ def _is_zombie(pid: int) -> bool:
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-
-
-def command(args) -> int:
-    """`triage s3 up|down|status|env`."""
-    server = LocalS3(Path(args.root), args.port, args.bucket)
-    try:
-        if args.action == "up":
-            if server.running_pid():
-                print(f"S3 already running at {server.endpoint} (pid {server.running_pid()})")
-            else:
-                server.start()
-                print(f"S3 (SeaweedFS) listening on {server.endpoint}, bucket {server.bucket}, data in {server.root}")
-            configure_dvc_remote(server)
-        elif args.action == "down":
-            print("stopped" if server.stop() else "no S3 server was running from " + str(server.root))
-        elif args.action == "status":
-            pid = server.running_pid()
-            print(f"running at {server.endpoint} (pid {pid})" if pid else "not running")
-            return 0 if pid else 1
-        elif args.action == "env":
-            for key, value in server.environment().items():
-                print(f"export {key}={value}")
-    except S3ServerError as error:
-        print(f"s3: {error}", file=sys.stderr)
-        return 1
-    return 0
 
 
 def configure_dvc_remote(server) -> None:
