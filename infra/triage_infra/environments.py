@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# The bucket layout (see DESIGN.md); the service, publish, monitor and CI roles are scoped to these prefixes.
+# The bucket layout (owned by src/triage_shared/bucket.py, which this app does not install; a test proves they agree:
+# tests/code/test_bucket_layout.py);
+# the service, publish, monitor and CI roles are scoped to these prefixes.
 DVC_PREFIX = "dvc/"
 RAW_PREFIX = "raw/"
 MONITORING_PREFIX = "monitoring/"

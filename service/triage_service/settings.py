@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from triage_shared.artifacts import STAGES
+from triage_shared.bucket import ENVIRONMENTS
 from triage_shared.predlog import log_file_name
 
 
@@ -44,9 +44,9 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
-        stage = env.get("TRIAGE_ENV", "dev")
-        if stage not in STAGES:
-            raise ConfigError(f"TRIAGE_ENV must be 'dev' or 'prod', got {stage!r}")
+        environment = env.get("TRIAGE_ENV", "dev")
+        if environment not in ENVIRONMENTS:
+            raise ConfigError(f"TRIAGE_ENV must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
         keys = tuple(k.strip() for k in env.get("TRIAGE_API_KEYS", "").split(",") if k.strip())
         if not keys:
             raise ConfigError("TRIAGE_API_KEYS must list at least one API key (comma-separated)")
@@ -60,7 +60,7 @@ class Settings:
         if model_dir is not None and not model_dir.is_dir():
             raise ConfigError(f"TRIAGE_MODEL_DIR={model_dir} is not a directory")
         return cls(
-            env=stage, api_keys=keys, model_dir=model_dir, bucket=bucket,
+            env=environment, api_keys=keys, model_dir=model_dir, bucket=bucket,
             s3_endpoint=env.get("TRIAGE_S3_ENDPOINT") or None,
             log_dir=Path(env.get("TRIAGE_LOG_DIR", ".")),
             host=env.get("TRIAGE_HOST", "127.0.0.1"),

@@ -9,16 +9,9 @@ ONNX_PATH = "models/triage.onnx"
 MANIFEST_PATH = "models/manifest.json"
 PROFILE_PATH = "models/reference_profile.json"  # the drift monitor's training reference for this model
 
-# file names beside each other in s3://BUCKET/models/triage/<stage>/
+# file names beside each other under triage_shared.bucket.model_prefix(env)
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 CARD_FILE = "model-card.md"
 PROFILE_FILE = "reference_profile.json"
-STAGES = ("dev", "prod")
 UNREGISTERED = "unregistered"  # a manifest's version until `triage publish` records the registry's
-
-
-def model_prefix(stage: str) -> str:
-    if stage not in STAGES:
-        raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
-    return f"models/triage/{stage}/"

@@ -1,7 +1,8 @@
 """The prediction log: its file name, the record of one prediction, and its segments in the bucket.
 
 The service appends one JSON line per prediction to `predicciones_<env>.txt` and pushes complete lines to
-`s3://BUCKET/predictions/<env>/` in segments; the monitor reads them back. The record is defined here once: inputs
+`s3://BUCKET/predictions/<env>/` (triage_shared.bucket) in segments; the monitor reads them back. The record is
+defined here once: inputs
 (which carry no personal data), output, lineage, and the keyed hash of the caller's visit id, never the id itself.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+
+from triage_shared.bucket import predictions_prefix
 
 
 def log_file_name(env: str) -> str:
@@ -20,13 +23,9 @@ def log_glob(env: str) -> str:
     return f"predicciones_{env}*.txt"
 
 
-def bucket_prefix(env: str) -> str:
-    return f"predictions/{env}/"
-
-
 def segment_key(env: str, stem: str, instance: str, offset: int) -> str:
     """One pushed segment: the log's stem, the writing instance and the byte offset it starts at."""
-    return f"{bucket_prefix(env)}{stem}.{instance}.{offset:012d}.txt"
+    return f"{predictions_prefix(env)}{stem}.{instance}.{offset:012d}.txt"
 
 
 def record(request_id: str, time: str, env: str, lineage: dict, visit_ref: str | None, inputs: dict,

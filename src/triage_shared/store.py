@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from triage_shared import artifacts
+from triage_shared import bucket as layout
 from triage_shared.artifacts import CARD_FILE, MANIFEST_FILE, MODEL_FILE, PROFILE_FILE
 
 
@@ -43,7 +43,7 @@ def sha256_hex(data: bytes) -> str:
 
 def model_prefix(stage: str) -> str:
     try:
-        return artifacts.model_prefix(stage)
+        return layout.model_prefix(stage)
     except ValueError as error:
         raise StoreError(str(error)) from None
 

@@ -93,4 +93,4 @@ def test_stage_modules_are_entry_points_never_imported():
 
 def test_the_closure_sees_function_level_imports():
     files = {str(p.relative_to(REPO)) for p in closure("triage.stages.simulate")}
-    assert "src/triage/simulation/cohort.py" in files and "src/triage/data/extracts.py" in files
+    assert "src/triage/simulation/cohort.py" in files and "src/triage/data/simulated_marker.py" in files

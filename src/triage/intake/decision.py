@@ -23,6 +23,7 @@ from triage.errors import ExitCode
 from triage.intake.bucket import IntakeBucket
 from triage.intake.landing import ROWS_TRAILER
 from triage.intake.tools import IntakeSettings, Tools
+from triage_shared.bucket import monitoring_prefix
 
 log = logging.getLogger("triage.intake")
 REPORT_FILE = "drift_report.json"
@@ -80,7 +81,7 @@ def new_labelled_rows(tools: Tools, model: ModelVersion | None) -> int:
 
 def latest_drift(bucket: IntakeBucket, env: str) -> DriftVerdict | None:
     """The newest monitoring/<env>/<time>/drift_report.json (the time stamps sort as text)."""
-    keys = sorted(item["Key"] for item in bucket.objects(f"monitoring/{env}/") if item["Key"].endswith(REPORT_FILE))
+    keys = sorted(item["Key"] for item in bucket.objects(monitoring_prefix(env)) if item["Key"].endswith(REPORT_FILE))
     if not keys:
         return None
     report = bucket.get_json(keys[-1]) or {}

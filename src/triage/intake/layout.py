@@ -20,10 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 
 from triage.intake import IntakeError
+from triage_shared.bucket import INTAKE, RAW
 
-RAW = "raw/"
 REJECTED_SITE = "rejected"  # reserved: raw/rejected/ is where refused extracts go, never a site
-INTAKE = "monitoring/intake/"
 EXTRACTS = INTAKE + "extracts/"
 RUNS = INTAKE + "runs/"
 LATEST_RUN = INTAKE + "latest-run.json"

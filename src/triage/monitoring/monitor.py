@@ -20,7 +20,8 @@ from triage.monitoring.drift import Thresholds, compare, label_index
 from triage.monitoring.predlog import read_prediction_log
 from triage.monitoring.report import write_reports
 from triage_shared.artifacts import PROFILE_PATH
-from triage_shared.predlog import bucket_prefix, log_file_name
+from triage_shared.bucket import monitoring_prefix, predictions_prefix
+from triage_shared.predlog import log_file_name
 from triage_shared.store import ModelStore
 
 log = logging.getLogger("triage.monitor")
@@ -114,7 +115,7 @@ def run_monitor(request: MonitorRequest) -> dict:
     if store is not None:
         stamp = report["created_at"].replace(":", "")
         for kind, path in paths.items():
-            store.client.put_object(Bucket=store.bucket, Key=f"monitoring/{request.env}/{stamp}/{path.name}",
+            store.client.put_object(Bucket=store.bucket, Key=f"{monitoring_prefix(request.env)}{stamp}/{path.name}",
                                     Body=path.read_bytes(), ContentType=_content_type(kind))
     report["paths"] = {kind: str(path) for kind, path in paths.items()}
     return report
@@ -137,7 +138,7 @@ def _content_type(kind: str) -> str:
 def default_source(env: str) -> str:
     bucket = os.environ.get("TRIAGE_BUCKET")
     if bucket:
-        return f"s3://{bucket}/{bucket_prefix(env)}"
+        return f"s3://{bucket}/{predictions_prefix(env)}"
     return str(Path(os.environ.get("TRIAGE_LOG_DIR", ".")) / log_file_name(env))
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from triage_shared import predlog
+from triage_shared.bucket import predictions_prefix
 from triage_shared.store import ModelStore
 
 
@@ -24,7 +25,7 @@ class PredictionLog:
 def log_keys(store: ModelStore, env: str) -> list[str]:
     paginator = store.client.get_paginator("list_objects_v2")
     keys = []
-    for page in paginator.paginate(Bucket=store.bucket, Prefix=predlog.bucket_prefix(env)):
+    for page in paginator.paginate(Bucket=store.bucket, Prefix=predictions_prefix(env)):
         keys.extend(item["Key"] for item in page.get("Contents", []))
     return sorted(keys)
 
