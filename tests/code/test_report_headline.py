@@ -26,22 +26,22 @@ def test_a_change_is_marked_only_when_it_leaves_the_base_interval_on_the_bad_sid
                    roc_auc_ovr_macro=0.99,
                    orphan_threshold=0.072)
     rows = by_label(headline_rows(metrics(), head))
-    assert rows["precisión huérfana"].marked            # 0.625 < 0.64: beyond the interval, the wrong way
-    assert not rows["derivadas a especialista"].marked  # +0.005: inside the interval
-    assert rows["macro-F1 (decisión servida)"].marked   # 0.83 < 0.84
-    assert not rows["ROC-AUC (macro, uno contra resto)"].marked  # better, however much
-    assert not rows["umbral de decisión huérfana"].marked
+    assert rows["orphan precision"].marked            # 0.625 < 0.64: beyond the interval, the wrong way
+    assert not rows["referred to a specialist"].marked  # +0.005: inside the interval
+    assert rows["macro-F1 (served decision)"].marked   # 0.83 < 0.84
+    assert not rows["ROC-AUC (macro, one vs rest)"].marked  # better, however much
+    assert not rows["orphan decision threshold"].marked
     table = headline_table(list(rows.values()))
-    assert "| precisión huérfana | 0.6800 | 0.6250 | -0.0550 ⚠ |" in table
-    assert "| umbral de decisión huérfana | 0.1090 | 0.0720 | -0.0370 |" in table
+    assert "| orphan precision | 0.6800 | 0.6250 | -0.0550 ⚠ |" in table
+    assert "| orphan decision threshold | 0.1090 | 0.0720 | -0.0370 |" in table
 
 
 def test_lower_is_better_for_the_review_share_and_the_bound_uses_its_metrics_interval():
     rows = by_label(headline_rows(metrics(), metrics(specialist_review_share=0.30, orphan_recall_lower=0.905)))
-    assert rows["derivadas a especialista"].marked  # 0.30 > 0.29
-    assert rows["recall huérfana, cota inferior 95 %"].marked  # fell 0.025, more than recall's 0.02 below its centre
+    assert rows["referred to a specialist"].marked  # 0.30 > 0.29
+    assert rows["orphan recall, 95 % lower bound"].marked  # fell 0.025, more than recall's 0.02 below its centre
     rows = by_label(headline_rows(metrics(), metrics(specialist_review_share=0.20, orphan_recall_lower=0.915)))
-    assert not rows["derivadas a especialista"].marked and not rows["recall huérfana, cota inferior 95 %"].marked
+    assert not rows["referred to a specialist"].marked and not rows["orphan recall, 95 % lower bound"].marked
 
 
 def test_without_a_base_nothing_is_marked_and_without_orphan_class_no_orphan_rows():
@@ -50,7 +50,7 @@ def test_without_a_base_nothing_is_marked_and_without_orphan_class_no_orphan_row
     two_class = {"orphan_decision": False, "contract": CONTRACT, "model": {"macro_f1_decision": 0.9,
                                                                                 "roc_auc_ovr_macro": 0.96}}
     labels = [row.label for row in headline_rows(None, two_class)]
-    assert labels == ["macro-F1 (decisión servida)", "derivadas a especialista", "ROC-AUC (macro, uno contra resto)"]
+    assert labels == ["macro-F1 (served decision)", "referred to a specialist", "ROC-AUC (macro, one vs rest)"]
 
 
 def test_regression_gate_fails_beyond_the_tolerance_and_says_why_it_does_not_compare():

@@ -133,7 +133,7 @@ def test_history_and_sticky_comment(workflows):
     assert report["steps"][0]["with"]["fetch-depth"] == 0
     scripts = "\n".join(s.get("run", "") for s in report["steps"])
     assert scripts.count('cml comment update --watermark-title="$WATERMARK"') == 2  # start and end, one comment
-    assert "CI/CD en acción" in scripts
+    assert "CI/CD running" in scripts
     fork_safe = [s for s in report["steps"] if s.get("if") == "env.SAME_REPO == 'true'"]
     assert len(fork_safe) == 2  # credentials and the remote: skipped for forks, the report still runs
     retrain = workflows["retrain"]["jobs"]["retrain"]["steps"][0]["with"]

@@ -34,23 +34,23 @@ def test_report_opens_with_what_changed_then_the_gate_then_the_details(two_commi
     out = two_commits / "reports/cml"
     result = run(["triage", "report", "--base", "HEAD~1", "--out", str(out)], two_commits)
     markdown = (out / "report.md").read_text()
-    order = section_order(markdown, "### Lo que cambia", "| derivadas a especialista |", "evaluate.review_threshold",
-                          "### Puerta de calidad", "**orphan (huérfana)**", "<summary><code>dvc metrics diff",
-                          "en cuarentena", "variables con PSI", "### Gráficos")
+    order = section_order(markdown, "### What changes", "| referred to a specialist |", "evaluate.review_threshold",
+                          "### Quality gate", "**orphan (rare disease)**", "<summary><code>dvc metrics diff",
+                          "quarantined", "features with PSI", "### Figures")
     assert order == sorted(order)  # headline, changed params right under it, gate, then the details
-    share = next(line for line in markdown.splitlines() if line.startswith("| derivadas a especialista |"))
+    share = next(line for line in markdown.splitlines() if line.startswith("| referred to a specialist |"))
     base_share, pr_share = (float(cell) for cell in share.split("|")[2:4])
     assert pr_share < base_share and "⚠" not in share  # a lower review threshold sends fewer visits to review
     assert "0.7" in markdown and "0.6" in markdown and "specialist_review_share" in markdown  # dvc diffs
-    assert "✅ **Puerta de calidad: PASA**" in markdown and "PASS  model.roc_auc_ovr_macro" in markdown
+    assert "✅ **Quality gate: PASSES**" in markdown and "PASS  model.roc_auc_ovr_macro" in markdown
     assert "PASS  model.specialist_review_share" in markdown and "PASS  model.orphan_precision" in markdown
-    assert "filas en cuarentena" not in markdown  # validation accounting, its own label
-    assert "| base (`HEAD~1`) | PR (este cambio) |" in markdown  # side by side, headers say which is which
-    for name, title in (("confusion.png", "Matriz de confusión"), ("pr_curves.png", "Curvas precisión-recall")):
+    assert "| quarantined |" in markdown  # validation accounting, its own label
+    assert "| base (`HEAD~1`) | PR (this change) |" in markdown  # side by side, headers say which is which
+    for name, title in (("confusion.png", "Confusion matrix"), ("pr_curves.png", "Precision-recall curves")):
         assert f"| ![{title}, base](./base_{name}) | ![{title}, PR](./{name}) |" in markdown
         for image in (f"base_{name}", name):
             assert (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert markdown.rstrip().endswith("CI/CD terminado con éxito.")
+    assert markdown.rstrip().endswith("CI/CD finished: the quality gate passes.")
     assert "quality gate passed" in result.stdout
 
 
@@ -59,8 +59,8 @@ def test_a_failing_gate_fails_the_report(two_commits, tmp_path):
         result = run(["triage", "report", "--base", "HEAD~1", "--out", str(tmp_path)], two_commits, check=False)
     markdown = (tmp_path / "report.md").read_text()
     assert result.returncode == 1
-    assert "❌ **Puerta de calidad: NO PASA**" in markdown and "FAIL  model.macro_f1" in markdown
-    assert "CI/CD terminado: la puerta de calidad NO se supera." in markdown
+    assert "❌ **Quality gate: FAILS**" in markdown and "FAIL  model.macro_f1" in markdown
+    assert "CI/CD finished: the quality gate FAILS." in markdown
 
 
 def test_a_regression_against_the_base_fails_the_gate_and_is_marked(two_commits, tmp_path):
@@ -73,11 +73,11 @@ def test_a_regression_against_the_base_fails_the_gate_and_is_marked(two_commits,
     commit_all(two_commits, "PR: review threshold 0.9")
     result = run(["triage", "report", "--base", "HEAD~1", "--out", str(tmp_path)], two_commits, check=False)
     markdown = (tmp_path / "report.md").read_text()
-    share = next(line for line in markdown.splitlines() if line.startswith("| derivadas a especialista |"))
+    share = next(line for line in markdown.splitlines() if line.startswith("| referred to a specialist |"))
     base_share, pr_share = (float(cell) for cell in share.split("|")[2:4])
     assert pr_share - base_share > params["gate"]["max_regression"]["specialist_review_share"] and "⚠" in share
-    assert "**Atención: empeora más allá del intervalo de la base: derivadas a especialista.**" in markdown
+    assert "**Attention: worse beyond the base's interval: referred to a specialist.**" in markdown
     assert "FAIL  model.specialist_review_share" in markdown and "PASS  model.macro_f1" in markdown
     assert "PASS  model.orphan_precision" in markdown  # the orphan decision does not depend on the review threshold
-    assert "❌ **Puerta de calidad: NO PASA**" in markdown and result.returncode == 1
-    assert markdown.rstrip().endswith("CI/CD terminado: la puerta de calidad NO se supera.")
+    assert "❌ **Quality gate: FAILS**" in markdown and result.returncode == 1
+    assert markdown.rstrip().endswith("CI/CD finished: the quality gate FAILS.")

@@ -23,10 +23,10 @@ from triage.release.headline import LEGEND, HeadlineRow, headline_rows, headline
 from triage_shared.artifacts import PROFILE_PATH
 from triage_shared.classes import ORPHAN_CLASS
 
-FIGURES = (("confusion.png", "Matriz de confusión"), ("pr_curves.png", "Curvas precisión-recall"))
-WATERMARK = "triage: informe del modelo"
-DONE_OK = "CI/CD terminado con éxito."
-DONE_FAILED = "CI/CD terminado: la puerta de calidad NO se supera."
+FIGURES = (("confusion.png", "Confusion matrix"), ("pr_curves.png", "Precision-recall curves"))
+WATERMARK = "triage: model report"
+DONE_OK = "CI/CD finished: the quality gate passes."
+DONE_FAILED = "CI/CD finished: the quality gate FAILS."
 
 
 class ReportError(RuntimeError):
@@ -47,13 +47,13 @@ def dvc_markdown(repo: Path, kind: str, base: str) -> str:
 
 
 def recall_table(base: dict | None, head: dict) -> str:
-    lines = ["| clase | base | PR | cambio |", "|---|---|---|---|"]
+    lines = ["| class | base | PR | change |", "|---|---|---|---|"]
     for name, scores in head["model"]["per_class"].items():
         new = scores["recall"]
         old = (base or {}).get("model", {}).get("per_class", {}).get(name, {}).get("recall")
         cells = [name, "—" if old is None else f"{old:.4f}", f"{new:.4f}", "" if old is None else f"{new - old:+.4f}"]
         if name == ORPHAN_CLASS:  # the costly miss: highlighted
-            cells = [f"**{cells[0]} (huérfana)**", *(f"**{cell}**" for cell in cells[1:])]
+            cells = [f"**{cells[0]} (rare disease)**", *(f"**{cell}**" for cell in cells[1:])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -65,31 +65,31 @@ def contract_line(base: dict | None, head: dict) -> str:
         return f"`{contract['name']}` {contract['version']} (sha256 {contract['sha256'][:12]})" if contract else "—"
 
     changed = (base or {}).get("contract", {}).get("sha256") != head.get("contract", {}).get("sha256")
-    line = f"Contrato de datos: {shown(head)}; base: {shown(base)}" + (" — **cambiado**" if changed and base else "")
+    line = f"Data contract: {shown(head)}; base: {shown(base)}" + (" — **changed**" if changed and base else "")
     if not head.get("orphan_decision", True):
-        line += ". Este modelo no toma decisión de enfermedad huérfana: sus datos no tienen esa clase."
+        line += ". This model makes no orphan-disease decision: its data has no such class."
     return line
 
 
 def validation_table(base: dict | None, head: dict) -> str:
-    keys = (("rows_in", "filas recibidas"), ("rows_clean", "filas limpias"), ("rows_quarantined", "en cuarentena"),
-            ("rows_duplicate", "duplicados"))
+    keys = (("rows_in", "rows received"), ("rows_clean", "clean rows"), ("rows_quarantined", "quarantined"),
+            ("rows_duplicate", "duplicates"))
     lines = ["| | base | PR |", "|---|---|---|"]
     for key, label in keys:
         lines.append(f"| {label} | {base.get(key, '—') if base else '—'} | {head.get(key, '—')} |")
     for source, columns in head.get("columns_not_in_contract", {}).items():
-        lines.append(f"\nColumnas de `{source}` que el contrato no nombra (no usadas): {', '.join(columns)}")
+        lines.append(f"\nColumns of `{source}` the contract does not name (not used): {', '.join(columns)}")
     return "\n".join(lines)
 
 
 def drift_section(base_profile: dict | None, head_profile: dict | None, psi_threshold: float) -> str:
     if base_profile is None or head_profile is None:
-        return "Sin perfil de referencia en uno de los lados: no se compara la deriva de datos."
+        return "No reference profile on one of the sides: data drift is not compared."
     rows = compare_profiles(base_profile, head_profile)
     moved = [row for row in rows if row["psi"] >= psi_threshold]
-    lines = [f"{len(moved)} de {len(rows)} variables con PSI ≥ {psi_threshold} entre los datos de la base y los de "
-             "este PR (perfil de validación de cada lado).", "",
-             "| variable | PSI | p | faltantes base → PR |", "|---|---|---|---|"]
+    lines = [f"{len(moved)} of {len(rows)} features with PSI ≥ {psi_threshold} between the base's data and this PR's "
+             "(each side's validation profile).", "",
+             "| feature | PSI | p | missing base → PR |", "|---|---|---|---|"]
     lines += [f"| {row['feature']} | {row['psi']:.3f} | {row['p_value']:.2g} | {row['missing_base']:.1%} → "
               f"{row['missing_new']:.1%} |" for row in rows[:8]]
     return "\n".join(lines)
@@ -105,9 +105,9 @@ def figures_side_by_side(repo: Path, base: str, out: Path) -> list[str]:
             (out / f"base_{name}").write_bytes(base_bytes)
         if head_file.exists():
             (out / name).write_bytes(head_file.read_bytes())
-        base_cell = f"![{title}, base](./base_{name})" if base_bytes is not None else "(sin figura en la base)"
-        head_cell = f"![{title}, PR](./{name})" if head_file.exists() else "(sin figura en este PR)"
-        lines += [f"#### {title}", "", f"| base (`{base}`) | PR (este cambio) |", "|---|---|",
+        base_cell = f"![{title}, base](./base_{name})" if base_bytes is not None else "(no figure in the base)"
+        head_cell = f"![{title}, PR](./{name})" if head_file.exists() else "(no figure in this PR)"
+        lines += [f"#### {title}", "", f"| base (`{base}`) | PR (this change) |", "|---|---|",
                   f"| {base_cell} | {head_cell} |", ""]
     return lines
 
@@ -122,13 +122,13 @@ def gate_section(head_metrics: dict, base_metrics: dict | None, params: dict, re
     lines = [*provenance_lines(head_metrics, params, repo), *check_gate(head_metrics, gate),
              *check_regression(head_metrics, base_metrics, gate.get("max_regression", {}))]
     passed = all(line.passed for line in lines)
-    verdict = "✅ **Puerta de calidad: PASA**" if passed else "❌ **Puerta de calidad: NO PASA**"
+    verdict = "✅ **Quality gate: PASSES**" if passed else "❌ **Quality gate: FAILS**"
     return [verdict, "", "```", *map(str, lines), "```"], passed
 
 
 def worse_beyond_interval(rows: list[HeadlineRow]) -> list[str]:
     marked = [row.label for row in rows if row.marked]
-    return ["", f"**Atención: empeora más allá del intervalo de la base: {', '.join(marked)}.**"] if marked else []
+    return ["", f"**Attention: worse beyond the base's interval: {', '.join(marked)}.**"] if marked else []
 
 
 def folded(summary: str, body: str) -> list[str]:
@@ -145,22 +145,22 @@ def build_report(repo: Path, base: str, out: Path) -> tuple[str, bool]:
     rows = headline_rows(base_metrics, head_metrics)
     head_profile_file = repo / PROFILE_PATH
     head_profile = json.loads(head_profile_file.read_text()) if head_profile_file.exists() else None
-    metrics_diff = dvc_markdown(repo, "metrics", base) or "Sin cambios en las métricas."
-    params_diff = dvc_markdown(repo, "params", base) or "Ningún parámetro cambiado."
+    metrics_diff = dvc_markdown(repo, "metrics", base) or "No metric changed."
+    params_diff = dvc_markdown(repo, "params", base) or "No parameter changed."
     sections = [
-        f"## {WATERMARK}", "", f"Comparado con `{base}`.", "",
-        "### Lo que cambia", "", headline_table(rows), "", LEGEND, *worse_beyond_interval(rows), "",
-        "### Parámetros cambiados (`dvc params diff`)", "", params_diff, "",
+        f"## {WATERMARK}", "", f"Compared with `{base}`.", "",
+        "### What changes", "", headline_table(rows), "", LEGEND, *worse_beyond_interval(rows), "",
+        "### Parameters changed (`dvc params diff`)", "", params_diff, "",
         contract_line(base_metrics, head_metrics), "",
-        "### Puerta de calidad", "", *gate_lines, "",
-        "### Recall por clase (la fila huérfana es el error costoso)", "", recall_table(base_metrics, head_metrics), "",
-        "### Todas las métricas", "", *folded("<code>dvc metrics diff</code>", metrics_diff), "",
-        "### Datos: validación", "",
+        "### Quality gate", "", *gate_lines, "",
+        "### Recall per class (the orphan row is the costly miss)", "", recall_table(base_metrics, head_metrics), "",
+        "### All metrics", "", *folded("<code>dvc metrics diff</code>", metrics_diff), "",
+        "### Data: validation", "",
         validation_table(_json_at(repo, base, config.VALIDATION_REPORT.as_posix()),
                          json.loads((repo / config.VALIDATION_REPORT).read_text())), "",
-        "### Datos: deriva respecto a la base", "",
+        "### Data: drift against the base", "",
         drift_section(_json_at(repo, base, PROFILE_PATH), head_profile, params["monitor"]["psi_threshold"]), "",
-        "### Gráficos", "", *figures_side_by_side(repo, base, out),
+        "### Figures", "", *figures_side_by_side(repo, base, out),
         DONE_OK if passed else DONE_FAILED, "",
     ]
     markdown = "\n".join(sections)

@@ -24,18 +24,18 @@ class HeadlineMetric:
 
 
 HEADLINE = (
-    HeadlineMetric("macro_f1_decision", "macro-F1 (decisión servida)", "macro_f1_decision"),
-    HeadlineMetric("orphan_recall", "recall huérfana", "orphan_recall", orphan=True),
-    HeadlineMetric("orphan_recall_lower", "recall huérfana, cota inferior 95 %", "orphan_recall", orphan=True),
-    HeadlineMetric("orphan_precision", "precisión huérfana", "orphan_precision", orphan=True),
-    HeadlineMetric("orphan_precision_at_recall_target", "precisión huérfana con el recall objetivo (curva PR)",
+    HeadlineMetric("macro_f1_decision", "macro-F1 (served decision)", "macro_f1_decision"),
+    HeadlineMetric("orphan_recall", "orphan recall", "orphan_recall", orphan=True),
+    HeadlineMetric("orphan_recall_lower", "orphan recall, 95 % lower bound", "orphan_recall", orphan=True),
+    HeadlineMetric("orphan_precision", "orphan precision", "orphan_precision", orphan=True),
+    HeadlineMetric("orphan_precision_at_recall_target", "orphan precision at the recall target (PR curve)",
                    "orphan_precision_at_recall_target", orphan=True),
-    HeadlineMetric("specialist_review_share", "derivadas a especialista", "specialist_review_share"),
-    HeadlineMetric("roc_auc_ovr_macro", "ROC-AUC (macro, uno contra resto)", "roc_auc_ovr_macro"),
+    HeadlineMetric("specialist_review_share", "referred to a specialist", "specialist_review_share"),
+    HeadlineMetric("roc_auc_ovr_macro", "ROC-AUC (macro, one vs rest)", "roc_auc_ovr_macro"),
 )
-INFORMATIVE = (("orphan_threshold", "umbral de decisión huérfana"),)  # shown, never marked: no better direction
-LEGEND = (f"{WRONG_WAY}: el cambio va en la dirección mala más allá del intervalo bootstrap del 95 % de la base "
-          "(fuera de él en el lado malo).")
+INFORMATIVE = (("orphan_threshold", "orphan decision threshold"),)  # shown, never marked: no better direction
+LEGEND = (f"{WRONG_WAY}: the change goes the wrong way beyond the base's 95 % bootstrap interval (outside it on "
+          "the bad side).")
 
 
 def allowance(base: dict, metric: HeadlineMetric) -> float | None:
@@ -90,4 +90,4 @@ def headline_rows(base: dict | None, head: dict) -> list[HeadlineRow]:
 
 def headline_table(rows: list[HeadlineRow]) -> str:
     """Markdown: metric | base | PR | change (marked when it goes the wrong way beyond the base's interval)."""
-    return "\n".join(["| métrica | base | PR | cambio |", "|---|---|---|---|", *map(str, rows)])
+    return "\n".join(["| metric | base | PR | change |", "|---|---|---|---|", *map(str, rows)])
