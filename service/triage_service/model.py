@@ -16,7 +16,7 @@ from triage_shared.manifest import class_codes, lineage, orphan_threshold
 from triage_shared.onnx import session as onnx_session
 from triage_shared.store import ModelStore, StoreError, verify
 
-from .contract import RequestContract
+from .request_schema import RequestSchema
 
 log = logging.getLogger("triage.service")
 
@@ -29,7 +29,7 @@ class ModelRejected(RuntimeError):
 class LoadedModel:
     manifest: dict
     session: object  # onnxruntime.InferenceSession
-    contract: RequestContract
+    contract: RequestSchema
     classes: list[str]
     labels_es: list[str]
     orphan_index: int | None  # None: the model's data has no orphan class, so it makes no orphan decision
@@ -53,7 +53,7 @@ def build(model_bytes: bytes, manifest: dict, stage: str) -> LoadedModel:
     except Exception as error:  # onnxruntime raises its own exception types for a broken graph
         raise ModelRejected(f"ONNX Runtime cannot load the model: {error}") from error
     classes = class_codes(manifest)
-    contract = RequestContract(manifest["features"])
+    contract = RequestSchema(manifest["features"])
     probe = session.run(["probabilities"], {manifest["onnx"]["input"]["name"]: np.zeros((1, len(contract.rules)),
                                                                                         dtype=np.float32)})[0]
     if probe.shape != (1, len(classes)):

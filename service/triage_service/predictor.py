@@ -19,9 +19,9 @@ from triage_shared.store import ModelStore
 
 from .batcher import InferenceBatcher
 from .errors import InvalidRequest, NotReady
+from .log_writer import LogPusher, PredictionLog
 from .metrics import ServiceMetrics
 from .model import LoadedModel, ModelRejected, load_from_bucket, load_local
-from .predlog import LogPusher, PredictionLog
 from .settings import Settings
 
 VISIT_HEADER = "X-Visit-Id"

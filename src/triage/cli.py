@@ -12,12 +12,29 @@ from pathlib import Path
 
 from triage import config
 from triage.errors import ExitCode, UserError, exit_codes_help
+from triage_shared.bucket import ENVIRONMENTS
 
 
 def _add(commands, name: str, handler: str, help_text: str, **options) -> argparse.ArgumentParser:
     parser = commands.add_parser(name, help=help_text, **options)
     parser.set_defaults(handler=f"triage.commands.{handler}")
     return parser
+
+
+class DeprecatedAlias(argparse.Action):
+    """An old spelling of an option, kept for one release: it still works, and says what replaces it."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"triage: {option_string} is deprecated, use --{self.dest}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _add_environment(parser: argparse.ArgumentParser, choices: tuple[str, ...] = ENVIRONMENTS,
+                     default: str | None = None) -> None:
+    """The one --env option: which deployment (dev or prod); `--stage`, its old name, is a deprecated alias."""
+    parser.add_argument("--env", required=default is None, default=default, choices=choices,
+                        help="the deployment environment")
+    parser.add_argument("--stage", dest="env", choices=choices, action=DeprecatedAlias, help=argparse.SUPPRESS)
 
 
 def _add_params(parser: argparse.ArgumentParser) -> None:
@@ -90,10 +107,10 @@ def add_store_commands(commands) -> None:
     registry.add_argument("--repo", default=".")
     for name, handler, help_text in (
             ("publish", "registry:publish",
-             "publish the version promoted to a stage to s3://BUCKET/models/triage/<stage>/"),
-            ("pull-model", "registry:pull_model", "download and verify a stage's model")):
+             "publish the version promoted to an environment to s3://BUCKET/models/triage/<env>/"),
+            ("pull-model", "registry:pull_model", "download and verify an environment's model")):
         parser = _add(commands, name, handler, help_text)
-        parser.add_argument("--stage", required=True, choices=["dev", "prod"])
+        _add_environment(parser)
         parser.add_argument("--bucket", default=None, help="default: $TRIAGE_BUCKET")
         parser.add_argument("--endpoint", default=None, help="S3 endpoint URL (default: $TRIAGE_S3_ENDPOINT, else AWS)")
         if name == "publish":
@@ -106,7 +123,7 @@ def add_store_commands(commands) -> None:
 def add_monitoring_commands(commands) -> None:
     monitor = _add(commands, "monitor", "monitoring:monitor",
                    "compare an environment's recent predictions with the training reference; exit 3 on drift")
-    monitor.add_argument("--env", required=True, choices=["dev", "prod"])
+    _add_environment(monitor)
     monitor.add_argument("--log", default=None, help="prediction log: a file, a directory of pushed segments, or "
                          "s3://BUCKET/predictions/<env>/ (default: the bucket when $TRIAGE_BUCKET is set, else "
                          "$TRIAGE_LOG_DIR/predicciones_<env>.txt)")
@@ -145,7 +162,7 @@ def add_release_commands(commands) -> None:
                          "contract); without it, retrain on the extracts already landed and committed in "
                          "data.incoming_dir (the batch intake's path)")
     retrain.add_argument("--repo", default=".")
-    retrain.add_argument("--stage", default="dev", choices=["dev"], help="prod stays a human decision")
+    _add_environment(retrain, choices=("dev",), default="dev")  # prod stays a human decision
     retrain.add_argument("--push", default=None, metavar="REMOTE", help="dvc push to this remote before registering")
     report = _add(commands, "report", "release:report", "the pull-request report (markdown + "
                   "images) against a base ref; exit 1 when the quality gate fails")
@@ -154,13 +171,14 @@ def add_release_commands(commands) -> None:
     report.add_argument("--repo", default=".")
     check = _add(commands, "promotion-check", "release:promotion_check", "the promoted version's parity, "
                  "quality gate, latency budget and model card (exit 1 refuses the deploy)")
-    check.add_argument("--stage", required=True, choices=["dev", "prod"])
+    _add_environment(check)
     check.add_argument("--repo", default=".")
     check.add_argument("--remote", default="s3", help="the DVC remote holding the model versions")
-    from triage.commands.release import add_ci_stage_arguments
+    from triage.commands.release import add_ci_environment_arguments
 
-    add_ci_stage_arguments(_add(commands, "ci-stage", "release:ci_stage", "the deployment stage of a GitHub ref "
-                                "(develop -> dev, main -> prod, a registry tag -> its stage)"))
+    add_ci_environment_arguments(_add(commands, "ci-environment", "release:ci_environment", "the deployment "
+                                      "environment of a GitHub ref (develop -> dev, main -> prod, a registry tag -> "
+                                      "its environment)", aliases=["ci-stage"]))
 
 
 def add_tooling_commands(commands) -> None:

@@ -4,6 +4,7 @@ training stack.
 
 - `artifacts`: the model artifact's name and its files, in the repository and in the bucket;
 - `classes`: the product's triage classes, their Spanish labels and the review message;
+- `bucket`: the data bucket's layout, every prefix and the environments (dev, prod);
 - `decision`: the product's decision rule (orphan threshold, then the most probable class);
 - `manifest`: reading the manifest that travels with a model (classes, thresholds, lineage);
 - `onnx`: the ONNX Runtime session both sides score with;

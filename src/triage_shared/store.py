@@ -133,7 +133,7 @@ class ModelStore:
             manifest_bytes = self._get(prefix + MANIFEST_FILE)
             if manifest_bytes is None:
                 raise ModelNotPublished(f"no model is published for stage {stage!r} in s3://{self.bucket}/{prefix}"
-                                        f" (run `triage publish --stage {stage}`)")
+                                        f" (run `triage publish --env {stage}`)")
             model = self._get(prefix + MODEL_FILE)
             if model is None:
                 problem = f"s3://{self.bucket}/{prefix}{MODEL_FILE} is missing"

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from triage.intake.bucket import IntakeBucket
-from triage.intake.decision import last_model, new_labelled_rows
 from triage.intake.flow import Intake, retrain
+from triage.intake.retrain_decision import last_model, new_labelled_rows
 from triage.intake.tools import Tools, load_settings
 
 from ..conftest import run

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from triage.intake import IntakeError
-from triage.intake.decision import DriftVerdict, ModelVersion, decide, new_labelled_rows
 from triage.intake.landing import ROWS_TRAILER
 from triage.intake.layout import extract_object, record_of, rejected_key, run_key, versioned_name
+from triage.intake.retrain_decision import DriftVerdict, ModelVersion, decide, new_labelled_rows
 from triage.intake.tools import IntakeSettings, Tools, load_settings
 
 from ..conftest import REPO

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from triage.cli import build_parser
-from triage.release.ci_stage import StageError, stage_for_ref
+from triage.release.ci_environment import RefError, environment_for_ref
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((REPO / ".github/workflows").glob("*.yml"))
@@ -59,24 +59,24 @@ def test_triggers(workflows):
     assert set(workflows["retrain"]["on"]) == {"workflow_dispatch"}
 
 
-@pytest.mark.parametrize(("ref", "stage"), [
+@pytest.mark.parametrize(("ref", "environment"), [
     ("refs/heads/develop", "dev"), ("refs/heads/main", "prod"), ("refs/tags/triage-model#prod#7", "prod"),
     ("refs/tags/triage-model#dev#2", "dev"), ("refs/tags/triage-model@v1.4.0", "dev")])
-def test_branch_and_tag_to_environment(ref, stage):
-    assert stage_for_ref(ref) == stage
+def test_branch_and_tag_to_environment(ref, environment):
+    assert environment_for_ref(ref) == environment
 
 
 @pytest.mark.parametrize("ref", ["refs/heads/feature/x", "refs/tags/v1.0.0", "refs/tags/triage-model#staging#1",
                                  "refs/tags/other-model@v1.0.0", "refs/pull/3/merge"])
 def test_other_refs_deploy_nowhere(ref):
-    with pytest.raises(StageError):
-        stage_for_ref(ref)
+    with pytest.raises(RefError):
+        environment_for_ref(ref)
 
 
 def test_deploy_jobs_use_the_resolved_environment(workflows):
     jobs = workflows["deploy"]["jobs"]
     for name in ("publish", "deploy"):
-        assert jobs[name]["environment"] == "${{ needs.resolve.outputs.stage }}"
+        assert jobs[name]["environment"] == "${{ needs.resolve.outputs.environment }}"
     assert "promotion-gate" in jobs["publish"]["needs"]  # no deploy without the promotion gate
     deploy_steps = [s for s in jobs["deploy"]["steps"] if "run" in s]
     assert len(deploy_steps) == 1 and "aws ecs update-service" in deploy_steps[0]["run"]  # one isolated step

@@ -90,14 +90,15 @@ def test_push_pull_round_trip_restores_outputs_with_checksums(registry_repo, tmp
 
 
 def test_publish_then_pull_model_verifies(registry_repo, s3_env, tmp_path, store):
-    result = run(["triage", "publish", "--stage", "dev"], registry_repo, env=s3_env)
+    result = run(["triage", "publish", "--stage", "dev"], registry_repo, env=s3_env)  # the old flag, for one release
     assert "published triage-model@v0.1.0" in result.stdout and "sha256" in result.stdout
+    assert "--stage is deprecated, use --env" in result.stderr
     manifest = json.loads(store.client.get_object(Bucket=store.bucket,
                                                   Key="models/triage/dev/manifest.json")["Body"].read())
     assert manifest["registry"]["version"] == "v0.1.0" and manifest["registry"]["stage"] == "dev"
     card = store.client.get_object(Bucket=store.bucket, Key="models/triage/dev/model-card.md")["Body"].read()
     assert b"not a diagnosis" in card and b"orphan" in card
-    pulled = run(["triage", "pull-model", "--stage", "dev", "--dest", str(tmp_path / "m")], registry_repo,
+    pulled = run(["triage", "pull-model", "--env", "dev", "--dest", str(tmp_path / "m")], registry_repo,
                  env=s3_env)
     assert "sha256 verified" in pulled.stdout
     model = (tmp_path / "m" / MODEL_FILE).read_bytes()
@@ -108,7 +109,7 @@ def test_publish_then_pull_model_verifies(registry_repo, s3_env, tmp_path, store
 
 
 def test_promotion_check_allows_a_good_version_and_refuses_a_failing_one(registry_repo, s3_env):
-    allowed = run(["triage", "promotion-check", "--stage", "dev"], registry_repo, env=s3_env)
+    allowed = run(["triage", "promotion-check", "--env", "dev"], registry_repo, env=s3_env)
     for line in ("PASS  ONNX parity", "PASS  quality gate model.macro_f1", "PASS  latency single-row p99",
                  "PASS  batch throughput", "PASS  model card", "promotion allowed"):
         assert line in allowed.stdout, allowed.stdout
@@ -118,7 +119,7 @@ def test_promotion_check_allows_a_good_version_and_refuses_a_failing_one(registr
     params["promotion"]["max_single_row_p99_ms"] = 0.000001  # a budget no model meets
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
-        refused = run(["triage", "promotion-check", "--stage", "dev"], registry_repo, env=s3_env, check=False)
+        refused = run(["triage", "promotion-check", "--env", "dev"], registry_repo, env=s3_env, check=False)
     finally:
         params_file.write_text(original)
     assert refused.returncode == 1 and "FAIL  latency single-row p99" in refused.stdout
@@ -126,7 +127,7 @@ def test_promotion_check_allows_a_good_version_and_refuses_a_failing_one(registr
 
 
 def test_stage_without_promotion_is_refused(registry_repo, s3_env):
-    result = run(["triage", "publish", "--stage", "prod"], registry_repo, env=s3_env, check=False)
+    result = run(["triage", "publish", "--env", "prod"], registry_repo, env=s3_env, check=False)
     assert result.returncode == 1
     assert "no version of triage-model is promoted to stage 'prod'" in result.stderr
 
@@ -134,7 +135,7 @@ def test_stage_without_promotion_is_refused(registry_repo, s3_env):
 def test_version_missing_in_the_remote_is_refused(registry_repo, s3_env):
     run(["dvc", "remote", "add", "-f", "empty", "s3://triage/empty-remote"], registry_repo)
     run(["dvc", "remote", "modify", "empty", "endpointurl", s3_env["TRIAGE_S3_ENDPOINT"]], registry_repo)
-    result = run(["triage", "publish", "--stage", "dev", "--remote", "empty"], registry_repo, env=s3_env,
+    result = run(["triage", "publish", "--env", "dev", "--remote", "empty"], registry_repo, env=s3_env,
                  check=False)
     assert result.returncode == 1
     assert "is not in DVC remote 'empty'" in result.stderr and "dvc push -r empty" in result.stderr
@@ -148,7 +149,7 @@ def test_tampered_or_truncated_model_in_the_bucket_is_refused(registry_repo, s3_
         store.client.put_object(Bucket=store.bucket, Key=key, Body=broken)
         with pytest.raises(IntegrityError, match="refusing the dev model"):
             store.fetch("dev", attempts=2, wait=0.1)
-    result = run(["triage", "pull-model", "--stage", "dev", "--dest", str(tmp_path / "bad")], registry_repo,
+    result = run(["triage", "pull-model", "--env", "dev", "--dest", str(tmp_path / "bad")], registry_repo,
                  env=s3_env, check=False)
     assert result.returncode == 1 and "refusing" in result.stderr
     assert not (tmp_path / "bad" / MODEL_FILE).exists()

@@ -15,11 +15,11 @@ import pytest
 from starlette.testclient import TestClient
 from triage_service.app import create_app
 from triage_service.batcher import InferenceBatcher
-from triage_service.contract import RequestContract
 from triage_service.errors import InvalidRequest
 from triage_service.metrics import ServiceMetrics
 from triage_service.middleware import GuardMiddleware
 from triage_service.model import load_local
+from triage_service.request_schema import RequestSchema
 from triage_service.settings import Settings
 
 from triage_shared.decision import decide, needs_review
@@ -33,12 +33,12 @@ PATIENT = {"age_years": 7, "sex": "M", "temperature_c": 36.9, "sx_seizures": 1}
 # --- the request contract ------------------------------------------------------------------------------------------
 def errors_of(records) -> list[dict]:
     with pytest.raises(InvalidRequest) as caught:
-        RequestContract(FEATURES).matrix(records, prefix_rows=True)
+        RequestSchema(FEATURES).matrix(records, prefix_rows=True)
     return caught.value.errors
 
 
 def test_a_valid_record_becomes_the_model_input_row():
-    row = RequestContract(FEATURES).matrix([PATIENT, {"age_years": 40, "sex": "U"}], prefix_rows=True)
+    row = RequestSchema(FEATURES).matrix([PATIENT, {"age_years": 40, "sex": "U"}], prefix_rows=True)
     assert row.dtype == np.float32 and row.shape == (2, 4)
     assert row[0].tolist() == [7.0, 1.0, pytest.approx(36.9), 1.0]
     assert math.isnan(row[1][1]) and math.isnan(row[1][2]) and math.isnan(row[1][3])  # U and absent: missing
@@ -59,7 +59,7 @@ def test_each_broken_field_is_named_with_its_rule(record, field, rule):
 
 
 def test_the_json_schema_matches_the_contract():
-    schema = RequestContract(FEATURES).json_schema()
+    schema = RequestSchema(FEATURES).json_schema()
     assert schema["required"] == ["age_years", "sex"] and schema["additionalProperties"] is False
     assert schema["properties"]["sex"]["enum"] == ["F", "M", "U"]
     assert schema["properties"]["temperature_c"]["anyOf"][0]["maximum"] == 45

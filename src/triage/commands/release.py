@@ -1,6 +1,7 @@
-"""`triage retrain`, `triage report`, `triage promotion-check`, `triage ci-stage`: from a new extract to a promoted
-model, the pull-request report, the deploy's checks. `python -m triage.commands.release --ref REF` is `ci-stage`
-without the installed project (the deploy workflow runs it before any install: it needs the standard library only)."""
+"""`triage retrain`, `triage report`, `triage promotion-check`, `triage ci-environment`: from a new extract to a
+promoted model, the pull-request report, the deploy's checks. `python -m triage.commands.release --ref REF` is
+`ci-environment` without the installed project (the deploy workflow runs it before any install: it needs the standard
+library only)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def retrain(args: argparse.Namespace) -> int:
 
     try:
         extract = Path(args.extract).resolve() if args.extract else None
-        result = run_retrain(Path(args.repo).resolve(), extract, args.stage, args.push)
+        result = run_retrain(Path(args.repo).resolve(), extract, args.env, args.push)
     except RetrainError as error:
         print(f"retrain: {error}", file=sys.stderr)
         return ExitCode.BAD_INPUT
@@ -44,11 +45,11 @@ def promotion_check(args: argparse.Namespace) -> int:
     from triage.release.registry import RegistryError
 
     try:
-        tag, checks = promotion_checks(Path(args.repo), args.stage, args.remote)
+        tag, checks = promotion_checks(Path(args.repo), args.env, args.remote)
     except RegistryError as error:
         print(f"promotion-check: {error}", file=sys.stderr)
         return ExitCode.BAD_INPUT
-    print(f"promotion check of {tag} for {args.stage}:")
+    print(f"promotion check of {tag} for {args.env}:")
     for check in checks:
         print(f"  {check}")
     passed = all(check.passed for check in checks)
@@ -56,24 +57,24 @@ def promotion_check(args: argparse.Namespace) -> int:
     return ExitCode.OK if passed else ExitCode.FAILED_CHECK
 
 
-def ci_stage(args: argparse.Namespace) -> int:
-    """`stage=dev|prod`, the deployment target of a GitHub ref, for $GITHUB_OUTPUT."""
-    from triage.release.ci_stage import StageError, stage_for_ref
+def ci_environment(args: argparse.Namespace) -> int:
+    """`environment=dev|prod`, where a GitHub ref deploys, for $GITHUB_OUTPUT."""
+    from triage.release.ci_environment import RefError, environment_for_ref
 
     try:
-        print(f"stage={stage_for_ref(args.ref, args.input)}")
-    except StageError as error:
-        print(f"ci-stage: {error}", file=sys.stderr)
+        print(f"environment={environment_for_ref(args.ref, args.input)}")
+    except RefError as error:
+        print(f"ci-environment: {error}", file=sys.stderr)
         return ExitCode.BAD_INPUT
     return ExitCode.OK
 
 
-def add_ci_stage_arguments(parser: argparse.ArgumentParser) -> None:
+def add_ci_environment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ref", required=True, help="e.g. refs/heads/main or refs/tags/triage-model#prod#3")
-    parser.add_argument("--input", default="", help="the stage chosen in a manual run (workflow_dispatch)")
+    parser.add_argument("--input", default="", help="the environment chosen in a manual run (workflow_dispatch)")
 
 
 if __name__ == "__main__":
-    standalone = argparse.ArgumentParser(prog="python -m triage.commands.release", description=ci_stage.__doc__)
-    add_ci_stage_arguments(standalone)
-    raise SystemExit(ci_stage(standalone.parse_args()))
+    standalone = argparse.ArgumentParser(prog="python -m triage.commands.release", description=ci_environment.__doc__)
+    add_ci_environment_arguments(standalone)
+    raise SystemExit(ci_environment(standalone.parse_args()))

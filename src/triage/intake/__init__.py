@@ -12,7 +12,7 @@ why not. Modules:
 - `ledger`   which extracts are new, awaiting landing, landed or refused (the records in the bucket);
 - `check`    ingest + validation of one extract under the contract (pandas, pandera: imported when used);
 - `landing`  the working clone: copy, `dvc add`, commit, `dvc push`;
-- `decision` the retraining decision and `triage retrain` as a command;
+- `retrain_decision` whether to retrain (enough new labelled rows, or drift) and `triage retrain` as a command;
 - `flow`     the steps the DAG's tasks call, one function per task;
 - `drop`     put extracts under raw/<site>/ (`triage intake drop`: demo, tests, operators).
 """

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from triage.intake import IntakeError
 from triage.intake.bucket import IntakeBucket
-from triage.intake.decision import Decision, decide, last_model, latest_drift, new_labelled_rows, run_retrain
 from triage.intake.landing import land
 from triage.intake.layout import (
     ACCOUNTING,
@@ -28,6 +27,7 @@ from triage.intake.layout import (
 from triage.intake.ledger import ACCEPTED, list_extracts
 from triage.intake.ledger import REJECTED as STATUS_REJECTED
 from triage.intake.ledger import awaiting_landing as accepted_not_landed
+from triage.intake.retrain_decision import Decision, decide, last_model, latest_drift, new_labelled_rows, run_retrain
 from triage.intake.tools import IntakeSettings, Tools, load_settings, require_clone
 
 log = logging.getLogger("triage.intake")

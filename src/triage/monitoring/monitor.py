@@ -17,7 +17,7 @@ from triage.data.extracts import ExtractError, read_extract
 from triage.data.ingest import derive_labels, pseudonym_key, pseudonymise
 from triage.data.simulated_marker import is_simulated
 from triage.monitoring.drift import Thresholds, compare, label_index
-from triage.monitoring.predlog import read_prediction_log
+from triage.monitoring.log_reader import read_prediction_log
 from triage.monitoring.report import write_reports
 from triage_shared.artifacts import PROFILE_PATH
 from triage_shared.bucket import monitoring_prefix, predictions_prefix

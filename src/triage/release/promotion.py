@@ -1,4 +1,4 @@
-"""`triage promotion-check --stage prod`: promotion is a gate, not a tag alone.
+"""`triage promotion-check --env prod`: promotion is a gate, not a tag alone.
 
 For the version GTO promotes to the stage, fetched from the DVC remote exactly as `triage publish` would publish it:
 the ONNX parity the export stage recorded, the quality gate on the version's own metrics, a latency budget for

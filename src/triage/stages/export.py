@@ -1,5 +1,5 @@
-"""Stage `export`: the ONNX model and its manifest (triage.model.onnx, triage.model.manifest), after a parity check of
-ONNX Runtime against the native pipeline on held-out rows; the stage fails when they disagree."""
+"""Stage `export`: the ONNX model and its manifest (triage.model.onnx, triage.model.manifest_writer), after a parity
+check of ONNX Runtime against the native pipeline on held-out rows; the stage fails when they disagree."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from triage import config
 from triage.contract import contract_from_params
 from triage.data.columns import VISIT_ID
 from triage.model.features import feature_matrix
-from triage.model.manifest import build_manifest
+from triage.model.manifest_writer import build_manifest
 from triage.model.onnx import check_parity, to_onnx
 from triage.tables import file_digest, read_json, write_json
 

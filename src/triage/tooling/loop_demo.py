@@ -123,7 +123,7 @@ class Demo:
         self.run(["dvc", "push", "-r", "s3"])
         self.run(["gto", "register", ARTIFACT, "--version", "v1.0.0"])
         self.run(["gto", "assign", ARTIFACT, "--version", "v1.0.0", "--stage", "dev"])
-        self.run(["triage", "publish", "--stage", "dev"])
+        self.run(["triage", "publish", "--env", "dev"])
         return f"{ARTIFACT}@v1.0.0 registered, promoted to dev and published"
 
     def start_service(self) -> str:
@@ -172,7 +172,7 @@ class Demo:
         return f"drift detected (exit {ExitCode.DRIFT.value}), report in {self.workdir / 'drift-report'}"
 
     def wait_for_pushed_log(self) -> None:
-        from triage.monitoring.predlog import read_lines_s3
+        from triage.monitoring.log_reader import read_lines_s3
         from triage_shared.store import ModelStore
 
         store = ModelStore.from_env("triage", self.s3.endpoint)
@@ -192,7 +192,7 @@ class Demo:
         return f"gate passed; {max(tags)} registered and promoted to dev"
 
     def publish_and_reload(self) -> str:
-        self.run(["triage", "publish", "--stage", "dev"])
+        self.run(["triage", "publish", "--env", "dev"])
         with self.client() as client:
             answer = client.post("/admin/reload").json()
         if not answer.get("reloaded"):

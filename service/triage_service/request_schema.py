@@ -74,7 +74,7 @@ def _spelled_as(rule: Rule, value: Any) -> str | float | None:
     return None if text is None else rule.spellings.get(spelling_key(rule.kind, text))
 
 
-class RequestContract:
+class RequestSchema:
     def __init__(self, features: list[dict]):
         self.rules = [_rule(spec) for spec in features]
         self.index = {rule.name: i for i, rule in enumerate(self.rules)}
