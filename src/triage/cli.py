@@ -32,9 +32,9 @@ class DeprecatedAlias(argparse.Action):
 def _add_environment(parser: argparse.ArgumentParser, choices: tuple[str, ...] = ENVIRONMENTS,
                      default: str | None = None) -> None:
     """The one --env option: which deployment (dev or prod); `--stage`, its old name, is a deprecated alias."""
-    parser.add_argument("--env", required=default is None, default=default, choices=choices,
-                        help="the deployment environment")
-    parser.add_argument("--stage", dest="env", choices=choices, action=DeprecatedAlias, help=argparse.SUPPRESS)
+    spellings = parser.add_mutually_exclusive_group(required=default is None)
+    spellings.add_argument("--env", default=default, choices=choices, help="the deployment environment")
+    spellings.add_argument("--stage", dest="env", choices=choices, action=DeprecatedAlias, help=argparse.SUPPRESS)
 
 
 def _add_params(parser: argparse.ArgumentParser) -> None:
@@ -217,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     """Expected errors (`triage.errors.UserError`) end the command with one line and exit 2, no traceback."""
     args = build_parser().parse_args(argv)
     find_own_tools()
+    config.configure_logging()
     try:
         return int(dispatch(args))
     except UserError as error:

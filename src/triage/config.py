@@ -60,7 +60,13 @@ def simulating(params: dict[str, Any]) -> bool:
     return Path(params["data"]["raw_dir"]) == SIMULATED_EXTRACTS
 
 
-def stage_logger(name: str) -> logging.Logger:
+def configure_logging() -> None:
+    """Progress goes to the log (stderr, $TRIAGE_LOG_LEVEL, INFO by default), for stages and commands alike; a
+    command's result goes to stdout."""
     logging.basicConfig(level=os.environ.get("TRIAGE_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+
+
+def stage_logger(name: str) -> logging.Logger:
+    configure_logging()
     return logging.getLogger(f"triage.{name}")

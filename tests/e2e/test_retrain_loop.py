@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from triage.errors import ExitCode
+
 from ..conftest import REPO, commit_all, run
 
 pytestmark = pytest.mark.slow
@@ -28,10 +30,10 @@ def test_retraining_refuses_to_promote_a_model_that_fails_the_gate(pipeline_work
          str(tmp_path / "requests.json")], repo)
     unkeyed = run(["triage", "retrain", "--extract", str(extract)], repo, env={**IDENTITY, "TRIAGE_PSEUDONYM_KEY": ""},
                   check=False)
-    assert unkeyed.returncode == 1 and "TRIAGE_PSEUDONYM_KEY" in unkeyed.stderr
+    assert unkeyed.returncode == ExitCode.BAD_INPUT and "TRIAGE_PSEUDONYM_KEY" in unkeyed.stderr
     assert not (repo / "data/raw/incoming/extract_late.csv").exists()  # refused before anything was added
     result = run(["triage", "retrain", "--extract", str(extract)], repo, env={**IDENTITY, **KEY}, check=False)
-    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.returncode == ExitCode.FAILED_CHECK, result.stdout[-2000:] + result.stderr[-2000:]
     assert "FAIL  model.macro_f1" in result.stdout and "no version registered" in result.stdout
     assert run(["git", "tag", "--list", "triage-model@*"], repo).stdout.strip() == ""
     assert run(["git", "rev-parse", "HEAD"], repo).stdout == head  # nothing committed

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
+from triage.errors import ExitCode
 from triage.release.registry import dvc_artifacts, gto_index
 from triage.tooling.s3server import LocalS3, free_port
 from triage_shared.store import (
@@ -122,13 +123,13 @@ def test_promotion_check_allows_a_good_version_and_refuses_a_failing_one(registr
         refused = run(["triage", "promotion-check", "--env", "dev"], registry_repo, env=s3_env, check=False)
     finally:
         params_file.write_text(original)
-    assert refused.returncode == 1 and "FAIL  latency single-row p99" in refused.stdout
+    assert refused.returncode == ExitCode.FAILED_CHECK and "FAIL  latency single-row p99" in refused.stdout
     assert "promotion REFUSED" in refused.stdout
 
 
 def test_stage_without_promotion_is_refused(registry_repo, s3_env):
     result = run(["triage", "publish", "--env", "prod"], registry_repo, env=s3_env, check=False)
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.BAD_INPUT
     assert "no version of triage-model is promoted to stage 'prod'" in result.stderr
 
 
@@ -137,12 +138,12 @@ def test_version_missing_in_the_remote_is_refused(registry_repo, s3_env):
     run(["dvc", "remote", "modify", "empty", "endpointurl", s3_env["TRIAGE_S3_ENDPOINT"]], registry_repo)
     result = run(["triage", "publish", "--env", "dev", "--remote", "empty"], registry_repo, env=s3_env,
                  check=False)
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.BAD_INPUT
     assert "is not in DVC remote 'empty'" in result.stderr and "dvc push -r empty" in result.stderr
 
 
 def test_tampered_or_truncated_model_in_the_bucket_is_refused(registry_repo, s3_env, store, tmp_path):
-    run(["triage", "publish", "--stage", "dev"], registry_repo, env=s3_env)
+    run(["triage", "publish", "--env", "dev"], registry_repo, env=s3_env)
     key = "models/triage/dev/" + MODEL_FILE
     original = store.client.get_object(Bucket=store.bucket, Key=key)["Body"].read()
     for broken in (original[:-100], original[:1000] + b"x" + original[1001:]):
@@ -151,7 +152,7 @@ def test_tampered_or_truncated_model_in_the_bucket_is_refused(registry_repo, s3_
             store.fetch("dev", attempts=2, wait=0.1)
     result = run(["triage", "pull-model", "--env", "dev", "--dest", str(tmp_path / "bad")], registry_repo,
                  env=s3_env, check=False)
-    assert result.returncode == 1 and "refusing" in result.stderr
+    assert result.returncode == ExitCode.BAD_INPUT and "refusing" in result.stderr
     assert not (tmp_path / "bad" / MODEL_FILE).exists()
     store.client.put_object(Bucket=store.bucket, Key=key, Body=original)
 

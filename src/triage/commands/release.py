@@ -16,6 +16,7 @@ def retrain(args: argparse.Namespace) -> int:
     """A labelled extract added, `dvc repro`, the gate; on pass commit, register and promote to dev."""
     from triage.release.retrain import RetrainError
     from triage.release.retrain import retrain as run_retrain
+    from triage_shared.artifacts import ARTIFACT
 
     try:
         extract = Path(args.extract).resolve() if args.extract else None
@@ -23,7 +24,14 @@ def retrain(args: argparse.Namespace) -> int:
     except RetrainError as error:
         print(f"retrain: {error}", file=sys.stderr)
         return ExitCode.BAD_INPUT
-    return ExitCode.OK if result.gate_passed else ExitCode.FAILED_CHECK
+    for line in result.gate_lines:
+        print(line)
+    if not result.gate_passed:
+        print("quality gate FAILED: no version registered, nothing promoted; the work tree keeps the run for "
+              "inspection")
+        return ExitCode.FAILED_CHECK
+    print(f"registered {ARTIFACT}@{result.version} ({result.commit[:8]}) and promoted it to {result.stage}")
+    return ExitCode.OK
 
 
 def report(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ quality gate, and only when it passes commits, registers the next GTO version an
 from __future__ import annotations
 
 import filecmp
+import logging
 import shutil
 import subprocess
 import time
@@ -19,6 +20,8 @@ from triage import config
 from triage.release.gate import check_gate, provenance_lines
 from triage.tables import read_json
 from triage_shared.artifacts import ARTIFACT
+
+log = logging.getLogger("triage.retrain")
 
 
 class RetrainError(RuntimeError):
@@ -109,29 +112,23 @@ def retrain(repo: Path, extract: Path | None, stage: str = "dev", push_remote: s
     if extract is not None:
         require_key_for_real_data(extract)
         added = add_extract(repo, extract, incoming)
-        print(f"[retrain] extract added: {added.relative_to(repo)} (tracked by DVC)", flush=True)
+        log.info("extract added: %s (tracked by DVC)", added.relative_to(repo))
     reason = f"with {extract.name}" if extract is not None else "on the landed extracts"
-    print("[retrain] dvc repro ...", flush=True)
+    log.info("dvc repro ...")
     run(["dvc", "repro"], repo)
     seconds["repro"] = time.perf_counter() - started
     metrics = read_json(repo / config.METRICS)
     lines = [*provenance_lines(metrics, params, repo), *check_gate(metrics, params["gate"])]
     result = RetrainResult(gate_passed=all(line.passed for line in lines), gate_lines=[str(x) for x in lines],
                            seconds=seconds)
-    for line in result.gate_lines:
-        print(f"[retrain] {line}", flush=True)
     if not result.gate_passed:
-        print("[retrain] quality gate FAILED: no version registered, nothing promoted; the work tree keeps the "
-              "run for inspection", flush=True)
         return result
     run(["git", "add", "-u"], repo, quiet=True)
     run(["git", "add", str(incoming)], repo, quiet=True)
     run(["git", "commit", "-q", "--allow-empty", "-m", f"Retrain {reason}"], repo, quiet=True)
     if push_remote:
-        print(f"[retrain] dvc push -r {push_remote} ...", flush=True)
+        log.info("dvc push -r %s ...", push_remote)
         run(["dvc", "push", "-r", push_remote], repo, quiet=True)
     result.version, result.commit = register_and_promote(repo, stage, f"retrained {reason}")
     result.stage = stage
-    print(f"[retrain] registered {ARTIFACT}@{result.version} ({result.commit[:8]}) and promoted it to {stage}",
-          flush=True)
     return result
