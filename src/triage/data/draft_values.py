@@ -13,6 +13,8 @@ import yaml
 
 from triage.contract.spec import DEFAULT_MISSING
 from triage.data.extracts import RECORD_ID
+from triage.data.ingest import parse_numbers
+from triage_shared.spellings import integral_text
 
 MAX_CATEGORIES = 20
 SHARE = 0.95  # values that must fit a type for the guess
@@ -51,6 +53,8 @@ SITE_VALUE = re.compile(r"(?:hospital|\bhosp\b|centre|center|centro|cl[ií]nica|
                         r"\bcs\b|\bcap\b|\bh\.)", re.IGNORECASE)
 DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
 DECIMAL_POINT = re.compile(r"^[-+]?\d*\.\d+$")
+
+
 @dataclass
 class ColumnProfile:
     column: str
@@ -66,7 +70,8 @@ class ColumnProfile:
         return Counter(self.values)
 
     def numbers(self) -> pd.Series:
-        return pd.to_numeric(self.values.str.replace(",", ".", regex=False), errors="coerce")
+        """As ingest reads them, either decimal separator accepted (the draft decides which the extract uses)."""
+        return parse_numbers(self.values, decimal_comma=True)
 
     def share(self, mask: pd.Series) -> float:
         return float(mask.mean()) if len(mask) else 0.0
@@ -89,18 +94,10 @@ def boolean_spellings(profile: ColumnProfile) -> tuple[list[str], list[str]] | N
     for true_set, false_set in BOOLEAN_PAIRS:
         if profile.share(folded.isin(true_set | false_set)) >= SHARE and folded.nunique() >= 1:
             seen = {v for v in profile.values if v.casefold() in true_set | false_set}
-            trues = sorted(v for v in seen if _integral(v.casefold()) in true_set) or sorted(true_set)[:1]
-            falses = sorted(v for v in seen if _integral(v.casefold()) in false_set) or sorted(false_set)[:1]
+            trues = sorted(v for v in seen if integral_text(v.casefold()) in true_set) or sorted(true_set)[:1]
+            falses = sorted(v for v in seen if integral_text(v.casefold()) in false_set) or sorted(false_set)[:1]
             return trues, falses
     return None
-
-
-def _integral(value: str) -> str:
-    try:
-        number = float(value.replace(",", "."))
-    except ValueError:
-        return value
-    return str(int(number)) if number.is_integer() else value
 
 
 def date_format(profile: ColumnProfile) -> str | None:

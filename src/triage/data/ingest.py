@@ -83,8 +83,7 @@ class Normaliser:
 
     def numeric(self, name: str, feature: NumericFeature) -> pd.Series:
         raw, missing = self._text(name)
-        text = raw.str.replace(",", ".", regex=False) if self.decimal_comma else raw
-        values = pd.to_numeric(text.where(~missing), errors="coerce")
+        values = parse_numbers(raw.where(~missing), self.decimal_comma)
         self._record(~missing & values.isna(), name, "type: number", raw)
         if feature.convert is not None:
             values = values * feature.convert.factor + feature.convert.offset
@@ -125,6 +124,11 @@ class Normaliser:
         self._record(labels.isna(), OUTCOME_CODE, f"a code the contract maps to a triage class ({self.contract.path}: "
                      "outcome.classes)", codes)
         return codes, labels
+
+
+def parse_numbers(text: pd.Series, decimal_comma: bool) -> pd.Series:
+    """Numbers from their text ('0,5' too under a decimal comma); NaN where the text is not one."""
+    return pd.to_numeric(text.str.replace(",", ".", regex=False) if decimal_comma else text, errors="coerce")
 
 
 def outcome_entries(outcome: Outcome) -> list[tuple[str, str]]:
