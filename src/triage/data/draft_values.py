@@ -90,7 +90,7 @@ def profile_columns(frame: pd.DataFrame) -> list[ColumnProfile]:
 
 
 def boolean_spellings(profile: ColumnProfile) -> tuple[list[str], list[str]] | None:
-    folded = profile.values.str.casefold().map(_integral)
+    folded = profile.values.str.casefold().map(integral_text)
     for true_set, false_set in BOOLEAN_PAIRS:
         if profile.share(folded.isin(true_set | false_set)) >= SHARE and folded.nunique() >= 1:
             seen = {v for v in profile.values if v.casefold() in true_set | false_set}
