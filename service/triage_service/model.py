@@ -43,7 +43,7 @@ class LoadedModel:
         return self.session.run(["probabilities"], {self.input_name: matrix})[0]
 
 
-def build(model_bytes: bytes, manifest: dict, stage: str) -> LoadedModel:
+def build(model_bytes: bytes, manifest: dict, env: str) -> LoadedModel:
     try:
         verify(model_bytes, manifest)
     except StoreError as error:
@@ -63,10 +63,10 @@ def build(model_bytes: bytes, manifest: dict, stage: str) -> LoadedModel:
                        labels_es=[c["label_es"] for c in manifest["classes"]], orphan_index=orphan_index(classes),
                        orphan_threshold=orphan_threshold(manifest), review_threshold=float(thresholds["review"]),
                        review_message=thresholds.get("review_message_es", REVIEW_MESSAGE_ES),
-                       lineage=lineage(manifest, stage), input_name=manifest["onnx"]["input"]["name"])
+                       lineage=lineage(manifest, env), input_name=manifest["onnx"]["input"]["name"])
 
 
-def load_local(directory: Path, stage: str) -> LoadedModel:
+def load_local(directory: Path, env: str) -> LoadedModel:
     """A model directory: manifest.json plus model.onnx (as published) or the file the manifest names."""
     try:
         manifest = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
@@ -76,12 +76,12 @@ def load_local(directory: Path, stage: str) -> LoadedModel:
         model_bytes = model_file.read_bytes()
     except (OSError, ValueError, KeyError) as error:
         raise ModelRejected(f"cannot read the model in {directory}: {error}") from error
-    return build(model_bytes, manifest, stage)
+    return build(model_bytes, manifest, env)
 
 
-def load_from_bucket(store: ModelStore, stage: str) -> LoadedModel:
+def load_from_bucket(store: ModelStore, env: str) -> LoadedModel:
     try:
-        model_bytes, manifest = store.fetch(stage)
+        model_bytes, manifest = store.fetch(env)
     except StoreError as error:
         raise ModelRejected(str(error)) from error
-    return build(model_bytes, manifest, stage)
+    return build(model_bytes, manifest, env)

@@ -84,7 +84,7 @@ PATHS = {
     "/v1/stats": {"get": operation("Counts per class and recent predictions", "model", ANY_OBJECT,
                                    ("401", "403", "503", "504"), secured=True)},
     "/admin/reload": {"post": operation(
-        "Load, verify and swap in the stage's current model", "admin", ref("Reload"),
+        "Load, verify and swap in the environment's current model", "admin", ref("Reload"),
         ("401", "403", "408", "413", "431", "503", "504"), secured=True,
         extra={"409": {"description": STATUS_TEXT["409"],
                        "content": {"application/json": {"schema": ref("Reload")}}}})},

@@ -16,9 +16,9 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    env: str  # dev | prod: which stage's model is served and which prediction log is written
+    env: str  # dev | prod: which environment's model is served and which prediction log is written
     api_keys: tuple[str, ...]
-    model_dir: Path | None  # a local model (development); otherwise the stage's model from the bucket
+    model_dir: Path | None  # a local model (development); otherwise the environment's model from the bucket
     bucket: str | None
     s3_endpoint: str | None
     log_dir: Path
