@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from triage import config
 from triage.errors import ExitCode
 from triage.tooling.s3server import LocalS3, free_port
 from triage.tooling.service_process import ServiceStartError, start_service, stop_service
@@ -106,7 +107,7 @@ class Demo:
         self.run(["dvc", "repro"])
         self.run(["git", "add", "-A"])
         self.run(["git", "commit", "-qm", "loop demo: first model"], ok=(0, 1))
-        metrics = json.loads((self.repo / "reports/metrics.json").read_text())["model"]
+        metrics = json.loads((self.repo / config.METRICS).read_text())["model"]
         return f"macro-F1 {metrics['macro_f1']:.3f}, orphan recall {metrics['orphan_recall']:.3f}"
 
     def start_s3(self) -> str:
