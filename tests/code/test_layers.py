@@ -15,7 +15,7 @@ import pytest
 from triage.errors import ExitCode
 
 from ..conftest import REPO
-from .test_stage_deps import SRC, imported_names
+from .test_stage_deps import SRC, imported_names, imports_in
 
 LIBRARY = SRC / "triage"
 ENTRY_POINTS = ("commands", "stages")  # packages of entry points: nothing in the library imports them
@@ -36,21 +36,10 @@ def library_modules() -> dict[str, Path]:
             (len(name.split(".")) < 2 or name.split(".")[1] not in ENTRY_POINTS)}
 
 
-def all_imports(path: Path) -> set[str]:
-    """Every module name imported anywhere in the file (function-level imports included), not only triage's."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
-
-
 def test_the_library_never_imports_an_entry_point_nor_parses_arguments():
     offenders = {}
     for name, path in library_modules().items():
-        bad = {imported for imported in all_imports(path) if imported == "argparse" or
+        bad = {imported for imported in imports_in(path) if imported == "argparse" or
                any(imported == f"triage.{layer}" or imported.startswith(f"triage.{layer}.") for layer in ENTRY_POINTS)}
         if bad:
             offenders[name] = sorted(bad)
@@ -59,7 +48,7 @@ def test_the_library_never_imports_an_entry_point_nor_parses_arguments():
 
 
 def test_commands_import_no_stage():
-    importers = {module_name(path): sorted(name for name in all_imports(path) if name.startswith("triage.stages"))
+    importers = {module_name(path): sorted(name for name in imports_in(path) if name.startswith("triage.stages"))
                  for path in (LIBRARY / "commands").glob("*.py")}
     assert len(importers) >= 8 and {name: found for name, found in importers.items() if found} == {}
 

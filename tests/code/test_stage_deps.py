@@ -29,7 +29,8 @@ def module_file(name: str) -> Path | None:
     return None
 
 
-def imported_names(path: Path) -> set[str]:
+def imports_in(path: Path) -> set[str]:
+    """Every module name the file imports, function-level imports included (`from pkg import x` names pkg.x too)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -37,7 +38,11 @@ def imported_names(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)  # `from pkg import module`
-    return {name for name in names if name.split(".")[0] in ("triage", "triage_shared")}
+    return names
+
+
+def imported_names(path: Path) -> set[str]:
+    return {name for name in imports_in(path) if name.split(".")[0] in ("triage", "triage_shared")}
 
 
 def closure(module: str) -> set[Path]:
