@@ -48,11 +48,11 @@ def test_retraining_refuses_a_dirty_tree_and_an_edited_extract(pipeline_workspac
     extract = tmp_path / "x.csv"
     extract.write_text("visit_id,diagnosis_code\nV1,J06\n")
     dirty = run(["triage", "retrain", "--extract", str(extract)], repo, env=KEY, check=False)
-    assert dirty.returncode == 1 and "uncommitted changes" in dirty.stderr
+    assert dirty.returncode == ExitCode.BAD_INPUT and "uncommitted changes" in dirty.stderr
     run(["git", "checkout", "params.yaml"], repo)
     (repo / "data/raw/incoming/x.csv").write_text("visit_id,diagnosis_code\nV1,J10\n")
     edited = run(["triage", "retrain", "--extract", str(extract)], repo, env=KEY, check=False)
-    assert edited.returncode == 1 and "never edited in place" in edited.stderr
+    assert edited.returncode == ExitCode.BAD_INPUT and "never edited in place" in edited.stderr
 
 
 def test_loop_demo_runs_end_to_end(tmp_path: Path):
