@@ -28,3 +28,11 @@ def test_spark_takes_its_master_and_any_setting_from_params():
 def test_an_unknown_engine_is_refused_naming_the_field():
     with pytest.raises(UserError, match="data.executor.engine must be one of local, spark, got 'dask'"):
         executor_from_params({"data": {"executor": {"engine": "dask"}}})
+
+
+def test_a_local_master_gets_a_driver_heap_for_its_tasks_and_params_can_change_it():
+    from triage.tooling.spark import session_config
+
+    assert session_config("local[2]")["spark.driver.memory"] == "4g"  # the tasks run in the driver's JVM
+    assert session_config("local[2]", {"spark.driver.memory": "12g"})["spark.driver.memory"] == "12g"
+    assert "spark.driver.memory" not in session_config("spark://10.0.0.5:7077")  # the cluster's own settings
