@@ -124,7 +124,7 @@ def test_overload_is_shed_with_503_and_retry_after(model_dir, tmp_path, test_rec
 
 
 @pytest.mark.parametrize(("env", "message"), [
-    ({"TRIAGE_ENV": "staging"}, "TRIAGE_ENV must be 'dev' or 'prod'"),
+    ({"TRIAGE_ENV": "staging"}, "TRIAGE_ENV must be one of dev, prod, got 'staging'"),
     ({"TRIAGE_API_KEYS": ""}, "TRIAGE_API_KEYS must list at least one"),
     ({"TRIAGE_API_KEYS": "short"}, "at least 16 characters"),
     ({"TRIAGE_MAX_BATCH": "lots"}, "TRIAGE_MAX_BATCH must be an integer, got 'lots'"),

@@ -19,7 +19,7 @@ import os
 import shutil
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -109,13 +109,15 @@ class SparkExecutor:
     master: str | None = None
     batch_rows: int = BATCH_ROWS
     shuffle_partitions: int = 4
+    conf: dict[str, str] = field(default_factory=dict)  # any Spark setting (data.executor.conf), over the defaults
 
     name = "spark"
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> SparkExecutor:
         return cls(master=settings.get("master"), batch_rows=int(settings.get("batch_rows", BATCH_ROWS)),
-                   shuffle_partitions=int(settings.get("shuffle_partitions", 4)))
+                   shuffle_partitions=int(settings.get("shuffle_partitions", 4)),
+                   conf={str(key): str(value) for key, value in (settings.get("conf") or {}).items()})
 
     def session(self):
         """The session (the driver and its Python workers told to keep pyspark's pandas-3 notice to itself: triage
@@ -126,7 +128,8 @@ class SparkExecutor:
         os.environ.setdefault("PYTHONWARNINGS", f"ignore:{PANDAS_NOTICE}:FutureWarning")
         return spark_session(self.master, "triage-data",
                              {"spark.sql.shuffle.partitions": str(self.shuffle_partitions),
-                              "spark.executorEnv.PYTHONWARNINGS": f"ignore:{PANDAS_NOTICE}:FutureWarning"})
+                              "spark.executorEnv.PYTHONWARNINGS": f"ignore:{PANDAS_NOTICE}:FutureWarning",
+                              **self.conf})
 
     # --- ingest ---------------------------------------------------------------------------------------------------
     def ingest(self, paths: list[Location], contract: Contract, key: bytes, out: Path, simulated: bool,

@@ -44,6 +44,9 @@ SESSION_DEFAULTS = {
 }
 # only when the master is local or on loopback: a remote cluster's executors must be able to reach the driver
 LOOPBACK_DRIVER = {"spark.driver.host": HOST, "spark.driver.bindAddress": HOST}
+# a local[N] master runs its tasks inside the driver's JVM, whose default heap (1 GB) ran out caching 10M visits'
+# rows in validate; data.executor.conf (spark.driver.memory) overrides it
+LOCAL_DRIVER = {"spark.driver.memory": "4g"}
 
 
 class SparkUnavailable(UserError):
@@ -147,6 +150,7 @@ def session_config(master: str, config: dict[str, Any] | None = None) -> dict[st
     """Every setting of a session: the defaults, loopback binding when the cluster is on this machine, the
     driver's Python for the workers, then `config` on top."""
     settings = {**SESSION_DEFAULTS, **(LOOPBACK_DRIVER if is_loopback_master(master) else {}),
+                **(LOCAL_DRIVER if master.startswith("local") else {}),
                 "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
                 "spark.pyspark.driver.python": sys.executable}
     settings.update({key: str(value) for key, value in (config or {}).items()})
