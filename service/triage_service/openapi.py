@@ -44,8 +44,8 @@ def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def responses(ok_schema: dict, statuses: tuple[str, ...]) -> dict:
-    out = {"200": {"description": "OK", "content": {"application/json": {"schema": ok_schema}}}}
+def responses(ok_schema: dict, statuses: tuple[str, ...], ok_media: str = "application/json") -> dict:
+    out = {"200": {"description": "OK", "content": {ok_media: {"schema": ok_schema}}}}
     for code in statuses:
         entry: dict = {"description": STATUS_TEXT[code], "content": {PROBLEM_JSON: {"schema": ref("Problem")}}}
         if code == "503":
@@ -57,9 +57,9 @@ def responses(ok_schema: dict, statuses: tuple[str, ...]) -> dict:
 
 
 def operation(summary: str, tag: str, ok_schema: dict, statuses: tuple[str, ...], body: str | None = None,
-              secured: bool = False, extra: dict | None = None) -> dict:
+              secured: bool = False, extra: dict | None = None, ok_media: str = "application/json") -> dict:
     entry: dict = {"tags": [tag], "summary": summary,
-                   "responses": {**responses(ok_schema, statuses), **(extra or {})}}
+                   "responses": {**responses(ok_schema, statuses, ok_media), **(extra or {})}}
     if body:
         entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
     if secured:
@@ -68,6 +68,7 @@ def operation(summary: str, tag: str, ok_schema: dict, statuses: tuple[str, ...]
 
 
 ANY_OBJECT = {"type": "object"}
+TEXT = {"type": "string"}
 POST_REFUSALS = ("401", "403", "408", "413", "415", "422", "431", "503", "504")
 PATHS = {
     "/healthz": {"get": operation("Process alive", "health", {"type": "object", "properties": {
@@ -89,14 +90,10 @@ PATHS = {
         extra={"409": {"description": STATUS_TEXT["409"],
                        "content": {"application/json": {"schema": ref("Reload")}}}})},
     "/metrics": {"get": {**operation("Prometheus metrics (Authorization: Bearer <TRIAGE_METRICS_TOKEN>)", "health",
-                                     ANY_OBJECT, ("401", "404", "504")),
+                                     TEXT, ("401", "404", "504"), ok_media="text/plain"),
                          "security": [{"MetricsToken": []}]}},
-    "/": {"get": operation("The clinicians' form (Spanish)", "form", ANY_OBJECT, ("504",))},
+    "/": {"get": operation("The clinicians' form (Spanish)", "form", TEXT, ("504",), ok_media="text/html")},
 }
-PATHS["/metrics"]["get"]["responses"]["200"] = {"description": "Prometheus text exposition format",
-                                                "content": {"text/plain": {"schema": {"type": "string"}}}}
-PATHS["/"]["get"]["responses"]["200"] = {"description": "HTML page", "content": {"text/html": {
-    "schema": {"type": "string"}}}}
 
 
 def prediction_schema(classes: list[str]) -> dict:
