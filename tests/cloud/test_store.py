@@ -52,13 +52,25 @@ def test_the_code_archive_is_the_same_bytes_for_the_same_tree():
     assert first == second and len(first) > 10_000
 
 
-def test_stage_files_come_from_dvc_yaml_without_code():
-    files = stage_files("split", REPO)
+def test_stage_files_come_from_dvc_yaml_without_code(tmp_path):
+    """On a copy of the repository's dvc.yaml and params: data inputs expanded, code left out, outputs as declared,
+    and an input the stages before it have not written yet refused by name (a clean clone has none of them)."""
+    from dvc.repo import Repo
+
+    Repo.init(str(tmp_path), no_scm=True).close()
+    for name in ("dvc.yaml", "params.yaml", "data/contracts/simulated.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes((REPO / name).read_bytes())
+    (tmp_path / "data/simulation").mkdir()  # the reference stage's output, written by hand here
+    (tmp_path / "data/simulation/generative_model.npz").write_bytes(b"model")
+    with pytest.raises(UserError, match="split: its dependency data/interim/clean.parquet does not exist"):
+        stage_files("split", tmp_path)
+    (tmp_path / "data/interim/clean.parquet").mkdir(parents=True)
+    (tmp_path / "data/interim/clean.parquet/part-00000.parquet").write_bytes(b"rows")
+    files = stage_files("split", tmp_path)
     inputs = {path.as_posix() for path in files.inputs}
-    assert "params.yaml" in inputs and "data/contracts/simulated.yaml" in inputs
-    assert any(path.startswith("data/interim/clean.parquet/") or path == "data/interim/clean.parquet"
-               for path in inputs)
-    assert not any(path.startswith(("src/", "tools/")) for path in inputs)
+    assert inputs == {"params.yaml", "data/contracts/simulated.yaml", "data/simulation/generative_model.npz",
+                      "data/interim/clean.parquet/part-00000.parquet"}
     assert files.outputs == ["data/processed/train.parquet", "data/processed/valid.parquet",
                              "data/processed/test.parquet", "reports/split.json"]
 

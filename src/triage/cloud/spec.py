@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from triage.cloud.store import BOOTSTRAP, SPEC, run_key
+from triage.errors import UserError
 
 CODE_ROOTS = ("src/", "tools/")
 
@@ -74,4 +75,6 @@ def stage_files(stage: str, root: Path = Path(".")) -> StageFiles:
             files += sorted(p.relative_to(root) for p in path.rglob("*") if p.is_file())
         elif path.is_file():
             files.append(Path(dep))
+        else:
+            raise UserError(f"{stage}: its dependency {dep} does not exist (run the stages before it first: dvc repro)")
     return StageFiles(inputs=files, outputs=outputs)
