@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
@@ -30,14 +31,24 @@ def spreadsheet_safe(value: Any) -> Any:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Every CSV the project writes goes through here: text cells neutralised, numbers untouched."""
+    """Every CSV the project writes goes through here (or `write_csv_blocks`): text cells neutralised, numbers
+    untouched."""
+    write_csv_blocks([frame], path)
+
+
+def write_csv_blocks(frames: Iterable[pd.DataFrame], path: Path) -> None:
+    """Frames with the same columns written one after the other into one CSV (the header once), so a table larger
+    than memory is written a block at a time."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    safe = frame.copy()
-    for column in safe.columns:
-        if not pd.api.types.is_numeric_dtype(safe[column]) and not pd.api.types.is_datetime64_any_dtype(safe[column]):
-            safe[column] = safe[column].map(spreadsheet_safe)
-    safe.columns = [spreadsheet_safe(str(c)) for c in safe.columns]
-    safe.to_csv(path, index=False)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        for index, frame in enumerate(frames):
+            safe = frame.copy()
+            for column in safe.columns:
+                if not pd.api.types.is_numeric_dtype(safe[column]) and \
+                        not pd.api.types.is_datetime64_any_dtype(safe[column]):
+                    safe[column] = safe[column].map(spreadsheet_safe)
+            safe.columns = [spreadsheet_safe(str(c)) for c in safe.columns]
+            safe.to_csv(out, index=False, header=index == 0)
 
 
 def write_json(data: Any, path: Path) -> None:
@@ -70,9 +81,26 @@ SCORING_BATCH_ROWS = 50_000  # rows scored at once: every scorer's temporaries s
                              # holds rows x diseases matrices), whatever the size of the test part
 
 
-def in_batches(frame: pd.DataFrame, score: Callable[[pd.DataFrame], np.ndarray],
-               rows: int = SCORING_BATCH_ROWS) -> np.ndarray:
-    """`score` applied to consecutive slices of `frame`, the class probabilities concatenated in row order."""
-    if len(frame) <= rows:
-        return score(frame)
-    return np.concatenate([score(frame.iloc[start:start + rows]) for start in range(0, len(frame), rows)])
+Batches = Callable[[], Iterator[pd.DataFrame]]  # a part read as consecutive frames, afresh on each call
+
+
+def parquet_batches(path: Path, columns: list[str], rows: int = SCORING_BATCH_ROWS) -> Batches:
+    """A Parquet output (a file, or a folder of parts in name order) as frames of exactly `rows` rows (the last one
+    shorter), whatever its row groups: the same rows give the same batches on either executor's layout."""
+    def read() -> Iterator[pd.DataFrame]:
+        data = ds.dataset(str(path), format="parquet")
+        pending: list[pa.RecordBatch] = []
+        for batch in data.to_batches(columns=columns, batch_size=rows, use_threads=False):
+            pending.append(batch)
+            while sum(part.num_rows for part in pending) >= rows:
+                table = pa.Table.from_batches(pending)
+                yield table.slice(0, rows).to_pandas()
+                pending = table.slice(rows).to_batches()
+        if pending:
+            yield pa.Table.from_batches(pending).to_pandas()
+    return read
+
+
+def frame_batches(frame: pd.DataFrame, rows: int = SCORING_BATCH_ROWS) -> Batches:
+    """A frame in memory as the same batches `parquet_batches` gives of it."""
+    return lambda: (frame.iloc[start:start + rows] for start in range(0, len(frame), rows))

@@ -15,6 +15,7 @@ from triage.evaluation.evaluate import evaluate
 from triage.model.crossfit import crossfit_orphan_threshold
 from triage.model.training import fit_triage_model
 from triage.release.gate import check_gate
+from triage.tables import frame_batches
 
 
 def small_extract(labelled_cohort: pd.DataFrame, orphan_cases: int) -> pd.DataFrame:
@@ -36,9 +37,9 @@ def test_three_orphan_test_cases_give_insufficient_evidence_and_an_honest_bound(
     development = pd.concat([parts["train"], parts["valid"]], ignore_index=True)
     threshold = crossfit_orphan_threshold(development, contract, settings, None)
     assert threshold is not None and threshold.orphan_cases == 16 - in_test
-    metrics, _, _, _ = evaluate(settings["evaluate"], seed, {"pipeline": pipeline,
-                                                             "orphan_threshold": threshold.describe()},
-                                {}, parts["valid"], parts["test"], contract, set(), None)
+    metrics, _, _ = evaluate(settings["evaluate"], seed, {"pipeline": pipeline,
+                                                          "orphan_threshold": threshold.describe()},
+                             {}, frame_batches(parts["valid"]), frame_batches(parts["test"]), contract, set(), None)
     assert metrics["evidence"]["test_cases"]["orphan"] == in_test
     low, high = metrics["model"]["orphan_recall_ci"]
     assert low < 0.75 and metrics["model"]["orphan_recall_lower"] == low  # exact: never [1.0, 1.0] from 3 cases

@@ -1,125 +1,96 @@
-"""Percentile bootstrap intervals in O(n) per round, every statistic on the same resamples.
+"""Percentile bootstrap intervals from batch aggregates (the Poisson bootstrap).
 
-A resample of n test rows (drawn with replacement) is the weight it gives each row: how often the row was drawn.
-Each statistic is prepared once from the rows (a confusion code, scores sorted with their ties grouped) and then
-evaluated on a weight vector with `np.bincount` and cumulative sums, never by copying or re-sorting the rows. At
-2 million test rows this is what makes 400 rounds take seconds rather than the twenty minutes that re-running
-scikit-learn on each resample took (benchmarks/pipeline.py at 10M visits). Ties count as scikit-learn counts them
-(a group of equal scores is one threshold; half a pair in the AUC), so each value equals scikit-learn's on the
-materialised resample (tests/code/test_bootstrap.py).
+A bootstrap resample is the weight it gives each row. Drawing n rows with replacement gives multinomial weights,
+which need the whole part at once; giving each row an independent Poisson(1) weight is the same resample in the
+limit of large n (Hanley & MacGibbon 2006; Chamandy et al. 2012, "Estimating uncertainty for massive data streams")
+and needs only the row itself. So each batch of the test part draws its rows' weights for every round (a random
+stream of its own, from the seed and the batch's index) and adds them to per-round counts: the confusion tables
+and each class's score histogram, at `BOOTSTRAP_BINS` bins (nested in the point estimates' bins). Memory is
+rounds x cells, whatever the number of rows; each statistic is then read off each round's counts by the same
+functions that give the point estimate (`tally`, `curves`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
+from scipy import sparse
 
-Statistic = Callable[[np.ndarray], float]
+from triage.evaluation import curves
+from triage.evaluation.tally import macro_f1, macro_roc_auc
 
-
-def resample_weights(n: int, rounds: int, seed: int) -> Iterator[np.ndarray]:
-    """The weight each row gets in each resample (the draws of `rng.integers(0, n, n)`, counted)."""
-    rng = np.random.default_rng(seed)
-    for _ in range(rounds):
-        yield np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
+BOOTSTRAP_BINS = 4096
+WEIGHT_ROWS = 8192  # rows whose weights are drawn at once (rows x rounds float32: 13 MB at 400 rounds)
 
 
-def bootstrap_intervals(n: int, statistics: dict[str, Statistic], rounds: int, seed: int,
-                        level: float = 0.95) -> dict[str, tuple[float, float]]:
-    """Percentile intervals of each statistic over the same resamples; rounds where a statistic is undefined (nan)
-    are left out of its interval, and a statistic never defined gets (nan, nan)."""
-    values: dict[str, list[float]] = {name: [] for name in statistics}
-    for weights in resample_weights(n, rounds, seed):
-        for name, statistic in statistics.items():
-            value = statistic(weights)
-            if np.isfinite(value):
-                values[name].append(value)
-    tail = (1 - level) / 2 * 100
-    return {name: (float("nan"), float("nan")) if not found
-            else tuple(float(v) for v in np.percentile(found, [tail, 100 - tail]))
-            for name, found in values.items()}
+class RoundCounts:
+    """One resample's counts: the confusion tables and the score histograms, shaped as a Tally's."""
+
+    def __init__(self, cells: np.ndarray, n_classes: int) -> None:
+        k = n_classes
+        self.most_probable = cells[:k * k].reshape(k, k)
+        self.decided = cells[k * k:2 * k * k].reshape(k, k)
+        self.scores = cells[2 * k * k:].reshape(k, 2, BOOTSTRAP_BINS)
 
 
-def macro_f1_statistic(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> Statistic:
-    """Macro-F1 over `n_classes` labels of fixed per-row predictions (a class without cases or flags scores 0, as
-    scikit-learn's zero_division=0)."""
-    codes = y.astype(np.int64) * n_classes + predicted.astype(np.int64)
-
-    def statistic(weights: np.ndarray) -> float:
-        confusion = np.bincount(codes, weights, n_classes * n_classes).reshape(n_classes, n_classes)
-        hits = np.diag(confusion)
-        denominator = confusion.sum(axis=0) + confusion.sum(axis=1)
-        f1 = np.divide(2 * hits, denominator, out=np.zeros(n_classes), where=denominator > 0)
-        return float(f1.mean())
-    return statistic
+Statistic = Callable[[RoundCounts], float]
 
 
-class RankedScores:
-    """One class's scores sorted once (ascending), equal scores grouped: a resample's positives and negatives per
-    group are two bincounts."""
+class PoissonBootstrap:
+    def __init__(self, n_classes: int, rounds: int, seed: int) -> None:
+        self.n_classes, self.rounds, self.seed = n_classes, rounds, seed
+        self.cells = 2 * n_classes * n_classes + 2 * n_classes * BOOTSTRAP_BINS
+        self.totals = np.zeros((self.cells, rounds))
+        self.batches = 0
 
-    def __init__(self, positive: np.ndarray, scores: np.ndarray) -> None:
-        self.order = np.argsort(scores, kind="stable")
-        ranked = scores[self.order]
-        self.groups = np.concatenate([[0], np.cumsum(ranked[1:] != ranked[:-1])]).astype(np.int64)
-        self.n_groups = int(self.groups[-1]) + 1 if len(ranked) else 0
-        self.positive = positive[self.order]
+    def row_cells(self, y: np.ndarray, probabilities: np.ndarray, decided: np.ndarray) -> np.ndarray:
+        """[row, cell] the cells each row counts in: its two confusion cells and one bin per class histogram."""
+        k = self.n_classes
+        columns = [y * k + probabilities.argmax(axis=1), k * k + y * k + decided]
+        for c in range(k):
+            histogram = 2 * k * k + (2 * c + (y == c)) * BOOTSTRAP_BINS
+            columns.append(histogram + curves.score_bins(probabilities[:, c], BOOTSTRAP_BINS))
+        return np.column_stack(columns)
 
-    def counts(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        drawn = weights[self.order]
-        return (np.bincount(self.groups, drawn * self.positive, self.n_groups),
-                np.bincount(self.groups, drawn * ~self.positive, self.n_groups))
+    def add(self, y: np.ndarray, probabilities: np.ndarray, decided: np.ndarray) -> None:
+        """One batch, in the part's order (its index seeds its weights: the same part gives the same intervals)."""
+        rng = np.random.default_rng([self.seed, self.batches])
+        self.batches += 1
+        cells = self.row_cells(y, probabilities, decided)
+        for start in range(0, len(y), WEIGHT_ROWS):
+            chunk = cells[start:start + WEIGHT_ROWS]
+            weights = rng.poisson(1.0, size=(len(chunk), self.rounds)).astype(np.float32)
+            rows = np.repeat(np.arange(len(chunk)), chunk.shape[1])
+            membership = sparse.csr_matrix((np.ones(chunk.size, np.float32), (chunk.ravel(), rows)),
+                                           shape=(self.cells, len(chunk)))
+            self.totals += membership @ weights  # float32 per chunk: exact (counts of one chunk < 2**24)
 
-
-def roc_auc(ranked: RankedScores, weights: np.ndarray) -> float:
-    """Mann-Whitney AUC of one class against the rest (ties count half); nan without both."""
-    positives, negatives = ranked.counts(weights)
-    total_positive, total_negative = positives.sum(), negatives.sum()
-    if total_positive == 0 or total_negative == 0:
-        return float("nan")
-    below = np.cumsum(negatives) - negatives
-    return float((positives * (below + 0.5 * negatives)).sum() / (total_positive * total_negative))
-
-
-def macro_roc_auc_statistic(y: np.ndarray, probabilities: np.ndarray) -> Statistic:
-    """One-vs-rest macro ROC-AUC over the classes present in the resample (at least two)."""
-    ranked = [RankedScores(y == k, probabilities[:, k]) for k in np.unique(y)]
-
-    def statistic(weights: np.ndarray) -> float:
-        aucs = [auc for auc in (roc_auc(r, weights) for r in ranked) if np.isfinite(auc)]
-        return float(np.mean(aucs)) if len(aucs) >= 2 else float("nan")
-    return statistic
-
-
-def precision_recall_points(ranked: RankedScores, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Precision and recall at each threshold, from the highest score down (thresholds nobody in the resample
-    reaches are left out); None without a positive in the resample."""
-    positives, negatives = ranked.counts(weights)
-    caught, flagged = np.cumsum(positives[::-1]), np.cumsum((positives + negatives)[::-1])
-    if caught[-1] == 0:
-        return None
-    reached = flagged > 0
-    return caught[reached] / flagged[reached], caught[reached] / caught[-1]
+    def intervals(self, statistics: dict[str, Statistic], level: float = 0.95) -> dict[str, tuple[float, float]]:
+        """Percentile intervals of each statistic over the rounds; rounds where a statistic is undefined (nan) are
+        left out of its interval, and a statistic never defined gets (nan, nan)."""
+        values: dict[str, list[float]] = {name: [] for name in statistics}
+        for r in range(self.rounds):
+            counts = RoundCounts(self.totals[:, r], self.n_classes)
+            for name, statistic in statistics.items():
+                value = statistic(counts)
+                if np.isfinite(value):
+                    values[name].append(value)
+        tail = (1 - level) / 2 * 100
+        return {name: (float("nan"), float("nan")) if not found
+                else tuple(float(v) for v in np.percentile(found, [tail, 100 - tail]))
+                for name, found in values.items()}
 
 
-def curve_statistic(positive: np.ndarray, scores: np.ndarray,
-                    reduce: Callable[[np.ndarray, np.ndarray], float]) -> Statistic:
-    """A statistic of the precision-recall points (`reduce(precision, recall)`); nan without a positive."""
-    ranked = RankedScores(positive, scores)
-
-    def statistic(weights: np.ndarray) -> float:
-        points = precision_recall_points(ranked, weights)
-        return float("nan") if points is None else float(reduce(*points))
-    return statistic
-
-
-def average_precision_statistic(positive: np.ndarray, scores: np.ndarray) -> Statistic:
-    """scikit-learn's average precision: the precision at each threshold weighted by the recall it adds."""
-    return curve_statistic(positive, scores,
-                           lambda precision, recall: (np.diff(recall, prepend=0.0) * precision).sum())
-
-
-def precision_at_recall_statistic(positive: np.ndarray, scores: np.ndarray, recall_floor: float) -> Statistic:
-    """The best precision at a recall of at least `recall_floor` (as metrics.precision_at_recall)."""
-    return curve_statistic(positive, scores, lambda precision, recall: precision[recall >= recall_floor].max())
+def model_statistics(orphan: int | None, recall_target: float) -> dict[str, Statistic]:
+    """The model's bootstrapped statistics: macro-F1 (most probable class and served decision), macro ROC-AUC, and
+    the orphan class's PR-AUC and precision at the recall target."""
+    statistics: dict[str, Statistic] = {
+        "macro_f1_ci": lambda c: macro_f1(c.most_probable),
+        "macro_f1_decision_ci": lambda c: macro_f1(c.decided),
+        "roc_auc_ovr_macro_ci": lambda c: macro_roc_auc(c.scores)}
+    if orphan is not None:
+        statistics["orphan_pr_auc_ci"] = lambda c: curves.average_precision(c.scores[orphan, 1], c.scores[orphan, 0])
+        statistics["orphan_precision_at_recall_target_ci"] = lambda c: curves.precision_at_recall(
+            c.scores[orphan, 1], c.scores[orphan, 0], recall_target)
+    return statistics

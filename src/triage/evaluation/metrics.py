@@ -1,4 +1,6 @@
-"""Metric functions for the triage decision: threshold tuning, per-class scores, calibration, intervals.
+"""Metric functions for the triage decision: headline figures and per-class scores read off a method's tally
+(`triage.evaluation.tally`), the orphan flag's operating point, intervals; and the few row-level figures the
+monitor's labelled performance and the model search compute on rows they hold.
 
 Intervals on a proportion (a recall, a precision, a share) are exact binomial (Clopper-Pearson) intervals: valid at
 0 of n and at n of n, where a percentile bootstrap collapses to a point (3 of 3 caught gives [1.0, 1.0] by bootstrap,
@@ -13,29 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.stats import binomtest
-from sklearn.metrics import (
-    average_precision_score,
-    balanced_accuracy_score,
-    f1_score,
-    precision_recall_curve,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
+from sklearn.metrics import precision_recall_curve, roc_auc_score
 
-from triage_shared.decision import decide, needs_review
+from triage.evaluation import curves, tally
 
 
 def orphan_recall(y: np.ndarray, predicted: np.ndarray, orphan: int) -> float:
     positives = y == orphan
     return float((predicted[positives] == orphan).mean()) if positives.any() else float("nan")
-
-
-def recall_at_precision(y: np.ndarray, scores: np.ndarray, precision_floor: float, orphan: int) -> float:
-    """Best orphan recall reachable at a precision of at least `precision_floor` (for baseline comparison)."""
-    precision, recall, _ = precision_recall_curve(y == orphan, scores)
-    feasible = precision >= precision_floor
-    return float(recall[feasible].max()) if feasible.any() else 0.0
 
 
 def precision_at_recall(y: np.ndarray, scores: np.ndarray, recall_floor: float, orphan: int) -> float:
@@ -69,69 +56,49 @@ def predictive_values(sensitivity: float, specificity: float, prevalence: float)
     return {"prevalence": prevalence, "ppv": ppv, "npv": npv}
 
 
-def operating_point(y: np.ndarray, decided: np.ndarray, positive: int, stated_prevalence: float) -> dict:
-    """What a clinician reads of a served flag (`decided == positive`): sensitivity and specificity with exact 95 %
-    intervals, PPV and NPV at the test part's prevalence and at a stated one, and the likelihood ratios."""
-    cases, flagged = y == positive, decided == positive
-    caught, n_cases = int((flagged & cases).sum()), int(cases.sum())
-    cleared, n_others = int((~flagged & ~cases).sum()), int((~cases).sum())
+def operating_point(confusion: np.ndarray, positive: int, stated_prevalence: float) -> dict:
+    """What a clinician reads of a served flag (the decision `positive`, from the [actual, decided] counts):
+    sensitivity and specificity with exact 95 % intervals, PPV and NPV at the test part's prevalence and at a stated
+    one, and the likelihood ratios."""
+    rows, n_cases = int(confusion.sum()), int(confusion[positive].sum())
+    caught, flagged = int(confusion[positive, positive]), int(confusion[:, positive].sum())
+    n_others = rows - n_cases
+    cleared = n_others - (flagged - caught)
     sensitivity = caught / n_cases if n_cases else float("nan")
     specificity = cleared / n_others if n_others else float("nan")
     return {
-        "cases": n_cases, "non_cases": n_others, "flagged": int(flagged.sum()),
+        "cases": n_cases, "non_cases": n_others, "flagged": flagged,
         "sensitivity": sensitivity, "sensitivity_ci": list(proportion_interval(caught, n_cases)),
         "specificity": specificity, "specificity_ci": list(proportion_interval(cleared, n_others)),
         "lr_positive": likelihood_ratio(sensitivity, 1 - specificity),
         "lr_negative": likelihood_ratio(1 - sensitivity, specificity),
-        "at_test_prevalence": predictive_values(sensitivity, specificity, n_cases / max(len(y), 1)),
+        "at_test_prevalence": predictive_values(sensitivity, specificity, n_cases / max(rows, 1)),
         "at_stated_prevalence": predictive_values(sensitivity, specificity, stated_prevalence),
     }
 
 
-def expected_calibration_error(y: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> float:
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == y
-    edges = np.linspace(0, 1, bins + 1)
-    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    error = 0.0
-    for b in range(bins):
-        members = index == b
-        if members.any():
-            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
-    return float(error)
-
-
-def brier_score(y: np.ndarray, probabilities: np.ndarray) -> float:
-    onehot = np.eye(probabilities.shape[1])[y]
-    return float(((probabilities - onehot) ** 2).sum(axis=1).mean())
-
-
 def macro_f1(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
-    return float(f1_score(y, predicted, average="macro", labels=list(range(n_classes)), zero_division=0))
+    return tally.macro_f1(tally.confusion_counts(y, predicted, n_classes))
 
 
-def classification_summary(y: np.ndarray, probabilities: np.ndarray, orphan_threshold: float | None,
-                           review_threshold: float, orphan: int | None) -> dict[str, float]:
-    """Headline metrics; the orphan ones only when the data has an orphan class."""
-    n_classes = probabilities.shape[1]
-    argmax = probabilities.argmax(axis=1)
-    decided = decide(probabilities, orphan_threshold, orphan)
+def headline(counts: tally.Tally, orphan_threshold: float | None, orphan: int | None) -> dict[str, float]:
+    """Headline metrics of a method's tally; the orphan ones only when the data has an orphan class."""
     out = {
-        "macro_f1": macro_f1(y, argmax, n_classes),
-        "macro_f1_decision": macro_f1(y, decided, n_classes),
-        "balanced_accuracy": float(balanced_accuracy_score(y, argmax)),
-        "roc_auc_ovr_macro": safe_roc_auc(y, probabilities),
-        "brier": brier_score(y, probabilities),
-        "ece": expected_calibration_error(y, probabilities),
-        "specialist_review_share": float(needs_review(probabilities, review_threshold).mean()),
+        "macro_f1": tally.macro_f1(counts.most_probable),
+        "macro_f1_decision": tally.macro_f1(counts.decided),
+        "balanced_accuracy": tally.balanced_accuracy(counts.most_probable),
+        "roc_auc_ovr_macro": tally.macro_roc_auc(counts.scores),
+        "brier": counts.brier_sum / counts.rows,
+        "ece": tally.expected_calibration_error(counts.ece),
+        "specialist_review_share": counts.review / counts.rows,
     }
     if orphan is not None:
         out.update({
             "orphan_threshold": orphan_threshold,
-            "orphan_recall": orphan_recall(y, decided, orphan),
-            "orphan_precision": float(precision_score(y == orphan, decided == orphan, zero_division=0)),
-            "orphan_pr_auc": float(average_precision_score(y == orphan, probabilities[:, orphan]))
-            if (y == orphan).any() else float("nan"),
+            "orphan_recall": float(tally.per_class_recall(counts.decided)[orphan])
+            if counts.labels[orphan] else float("nan"),
+            "orphan_precision": float(tally.per_class_precision(counts.decided)[orphan]),
+            "orphan_pr_auc": curves.average_precision(*counts.curve_counts(orphan)),
         })
     return out
 
@@ -147,17 +114,13 @@ def safe_roc_auc(y: np.ndarray, probabilities: np.ndarray) -> float:
     return float(roc_auc_score(y, probabilities, multi_class="ovr", average="macro"))
 
 
-def per_class(y: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray,
-              classes: tuple[str, ...]) -> dict[str, dict[str, float]]:
-    labels = list(range(len(classes)))
-    recall = recall_score(y, predicted, average=None, labels=labels, zero_division=0)
-    precision = precision_score(y, predicted, average=None, labels=labels, zero_division=0)
+def per_class(counts: tally.Tally, classes: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Recall (exact interval) and precision of the served decision, support and PR-AUC, per class."""
+    recall, precision = tally.per_class_recall(counts.decided), tally.per_class_precision(counts.decided)
     out = {}
     for k, name in enumerate(classes):
-        positives = y == k
-        out[name] = {"recall": float(recall[k]), "precision": float(precision[k]), "support": int(positives.sum()),
-                     "recall_ci": list(proportion_interval(int((predicted[positives] == k).sum()),
-                                                           int(positives.sum()))),
-                     "pr_auc": float(average_precision_score(positives, probabilities[:, k]))
-                     if positives.any() else float("nan")}
+        support = int(counts.labels[k])
+        out[name] = {"recall": float(recall[k]), "precision": float(precision[k]), "support": support,
+                     "recall_ci": list(proportion_interval(int(counts.decided[k, k]), support)),
+                     "pr_auc": curves.average_precision(*counts.curve_counts(k))}
     return out

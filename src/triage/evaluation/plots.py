@@ -6,6 +6,7 @@ the contract has no such class or the method does not apply, so the definitions 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -14,67 +15,64 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from sklearn.metrics import precision_recall_curve  # noqa: E402
 
 from triage.contract import Contract  # noqa: E402
-from triage.tables import write_csv  # noqa: E402
+from triage.evaluation import curves  # noqa: E402
+from triage.evaluation.tally import CALIBRATION_BINS, Tally, calibration_curve  # noqa: E402
+from triage.tables import write_csv, write_csv_blocks  # noqa: E402
 from triage_shared.classes import CLASSES  # noqa: E402
-from triage_shared.decision import decide  # noqa: E402
 
 RECALL_GRID = np.round(np.linspace(0, 1, 51), 2)
-CALIBRATION_BINS = 10
 METHODS = ("model", "logistic_regression", "random_forest", "rule", "bayes")
+CONFUSION_BLOCK = 100_000  # lines written at once
 
 
-def interpolated_precision(positives: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Precision at each recall of the grid (the best precision reachable at that recall or more)."""
-    if not positives.any():
-        return np.full(len(RECALL_GRID), np.nan)
-    precision, recall, _ = precision_recall_curve(positives, scores)
-    return np.array([precision[recall >= r].max() for r in RECALL_GRID])
+def confusion_blocks(decided: np.ndarray, classes: tuple[str, ...]) -> Iterator[pd.DataFrame]:
+    """One (actual, predicted) row per test visit, from the served decision's counts (DVC's confusion template
+    counts rows), grouped by cell, a block at a time: the file grows with the test part, memory does not."""
+    yield pd.DataFrame({"actual": [], "predicted": []})  # the header, even without rows
+    for (actual, predicted), count in np.ndenumerate(decided):
+        for start in range(0, int(count), CONFUSION_BLOCK):
+            rows = min(CONFUSION_BLOCK, int(count) - start)
+            yield pd.DataFrame({"actual": [classes[actual]] * rows, "predicted": [classes[predicted]] * rows})
 
 
-def write_plot_tables(y: np.ndarray, curves: dict[str, np.ndarray], orphan_threshold: float | None,
-                      importance: pd.Series, contract: Contract, directory: Path) -> dict[str, pd.DataFrame]:
+def write_plot_tables(tallies: dict[str, Tally], importance: pd.Series, contract: Contract,
+                      directory: Path) -> dict[str, pd.DataFrame]:
     directory.mkdir(parents=True, exist_ok=True)
-    model, orphan = curves["model"], contract.orphan_index
-    names = np.array(contract.classes)
+    model, orphan = tallies["model"], contract.orphan_index
     empty = np.full(len(RECALL_GRID), np.nan)
-    per_class = {c: interpolated_precision(y == k, model[:, k]) for k, c in enumerate(contract.classes)}
+    per_class = {c: curves.interpolated_precision(*model.curve_counts(k), RECALL_GRID)
+                 for k, c in enumerate(contract.classes)}
     tables = {
-        "confusion": pd.DataFrame({"actual": names[y], "predicted": names[decide(model, orphan_threshold, orphan)]}),
         "pr_curves": pd.DataFrame({"recall": RECALL_GRID, **{c: per_class.get(c, empty) for c in CLASSES}}),
         "orphan_pr": pd.DataFrame({"recall": RECALL_GRID, **{
-            m: interpolated_precision(y == orphan, curves[m][:, orphan]) if orphan is not None and m in curves
-            else empty for m in METHODS}}),
-        "calibration": calibration_table(y, curves),
+            m: curves.interpolated_precision(*tallies[m].curve_counts(orphan), RECALL_GRID)
+            if orphan is not None and m in tallies else empty for m in METHODS}}),
+        "calibration": calibration_table(tallies),
         "feature_importance": importance.sort_values(ascending=False).head(25).rename_axis("feature")
         .reset_index(name="importance"),
     }
     for name, table in tables.items():
         write_csv(table.round(5), directory / f"{name}.csv")
+    write_csv_blocks(confusion_blocks(model.decided, contract.classes), directory / "confusion.csv")
     return tables
 
 
-def calibration_table(y: np.ndarray, curves: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Top-label reliability: mean confidence vs accuracy per confidence bin, for each method with probabilities."""
+def calibration_table(tallies: dict[str, Tally]) -> pd.DataFrame:
+    """Top-label reliability: accuracy per confidence bin, for each method with probabilities."""
     edges = np.linspace(0, 1, CALIBRATION_BINS + 1)
     rows = {"confidence_bin": np.round((edges[:-1] + edges[1:]) / 2, 3)}
     for method in ("model", "bayes"):
-        if method not in curves:
-            rows[method] = [np.nan] * CALIBRATION_BINS
-            continue
-        p = curves[method]
-        confidence, correct = p.max(axis=1), p.argmax(axis=1) == y
-        index = np.clip(np.digitize(confidence, edges[1:-1]), 0, CALIBRATION_BINS - 1)
-        rows[method] = [correct[index == b].mean() if (index == b).any() else np.nan
-                        for b in range(CALIBRATION_BINS)]
+        rows[method] = calibration_curve(tallies[method].calibration) if method in tallies \
+            else [np.nan] * CALIBRATION_BINS
     return pd.DataFrame(rows)
 
 
-def write_figures(tables: dict[str, pd.DataFrame], contract: Contract, directory: Path) -> None:
+def write_figures(tables: dict[str, pd.DataFrame], decided: np.ndarray, contract: Contract, directory: Path) -> None:
+    """`decided`: the model's [actual, served decision] counts on the test part."""
     directory.mkdir(parents=True, exist_ok=True)
-    _confusion_figure(tables["confusion"], contract.classes, directory / "confusion.png")
+    _confusion_figure(decided, contract.classes, directory / "confusion.png")
     _lines_figure(tables["pr_curves"], "recall", "precision", "PR curves per class (test)",
                   directory / "pr_curves.png")
     _lines_figure(tables["orphan_pr"], "recall", "precision", "Orphan PR: model vs baselines and Bayes limit",
@@ -84,11 +82,10 @@ def write_figures(tables: dict[str, pd.DataFrame], contract: Contract, directory
     _importance_figure(tables["feature_importance"], directory / "feature_importance.png")
 
 
-def _confusion_figure(table: pd.DataFrame, classes: tuple[str, ...], path: Path) -> None:
-    matrix = pd.crosstab(table["actual"], table["predicted"]).reindex(index=classes, columns=classes, fill_value=0)
+def _confusion_figure(matrix: np.ndarray, classes: tuple[str, ...], path: Path) -> None:
     figure, axis = plt.subplots(figsize=(5.5, 4.5))
-    axis.imshow(matrix.to_numpy(), cmap="Blues")
-    for (i, j), value in np.ndenumerate(matrix.to_numpy()):
+    axis.imshow(matrix, cmap="Blues")
+    for (i, j), value in np.ndenumerate(matrix):
         axis.text(j, i, str(value), ha="center", va="center", fontsize=8)
     axis.set_xticks(range(len(classes)), classes)
     axis.set_yticks(range(len(classes)), classes)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+NO_CASES_THRESHOLD = 0.5  # without a case to tune on
+
 
 def tune_orphan_threshold(y: np.ndarray, probabilities: np.ndarray, recall_target: float, z: float,
                           orphan: int) -> float:
@@ -15,7 +17,11 @@ def tune_orphan_threshold(y: np.ndarray, probabilities: np.ndarray, recall_targe
     """
     scores = np.sort(probabilities[y == orphan, orphan])[::-1]
     if len(scores) == 0:
-        return 0.5
-    margin = z * np.sqrt(recall_target * (1 - recall_target) / len(scores))
-    needed = int(np.ceil(min(recall_target + margin, 1.0) * len(scores)))
-    return float(scores[max(needed - 1, 0)])
+        return NO_CASES_THRESHOLD
+    return float(scores[max(needed_cases(len(scores), recall_target, z) - 1, 0)])
+
+
+def needed_cases(cases: int, recall_target: float, z: float) -> int:
+    """How many of `cases` the threshold must flag: the target raised by z standard errors of the recall estimate."""
+    margin = z * np.sqrt(recall_target * (1 - recall_target) / cases)
+    return int(np.ceil(min(recall_target + margin, 1.0) * cases))

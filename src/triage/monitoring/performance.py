@@ -14,11 +14,22 @@ from triage.evaluation.metrics import macro_f1, orphan_recall, safe_roc_auc
 from triage_shared.classes import ORPHAN_CLASS
 
 
-def estimated_performance(probabilities: np.ndarray, decided: np.ndarray, classes: list[str]) -> dict:
+def expected_confusion(probabilities: np.ndarray, decided: np.ndarray) -> np.ndarray:
+    """[true, decided]: each row's probabilities added to its decision's column (batches add up)."""
     n_classes = probabilities.shape[1]
-    expected = np.zeros((n_classes, n_classes))  # [true, decided]
+    expected = np.zeros((n_classes, n_classes))
     for k in range(n_classes):
         expected[:, k] = probabilities[decided == k].sum(axis=0)
+    return expected
+
+
+def estimated_performance(probabilities: np.ndarray, decided: np.ndarray, classes: list[str]) -> dict:
+    return performance_of_expected(expected_confusion(probabilities, decided), classes)
+
+
+def performance_of_expected(expected: np.ndarray, classes: list[str]) -> dict:
+    """Recall per class, macro-F1 and orphan recall of an expected confusion table."""
+    n_classes = len(expected)
     true_positive = np.diag(expected)
     positives, predicted = expected.sum(axis=1), expected.sum(axis=0)
     recall = np.divide(true_positive, positives, out=np.zeros(n_classes), where=positives > 0)

@@ -15,7 +15,7 @@ from triage.evaluation.evaluate import evaluate
 from triage.evaluation.plots import write_figures, write_plot_tables
 from triage.evaluation.provenance import provenance
 from triage.model.estimators import model_input_names
-from triage.tables import write_json
+from triage.tables import parquet_batches, write_json
 
 log = config.stage_logger("evaluate")
 
@@ -42,20 +42,21 @@ def main() -> None:
     bundle = joblib.load(config.MODEL_BUNDLE)
     pipeline = bundle["pipeline"]
     columns = evaluation_columns(contract)  # no identifiers: memory for what is scored and grouped by
-    valid, test = pd.read_parquet(config.VALID, columns=columns), pd.read_parquet(config.TEST, columns=columns)
-    log.info("scoring %d test rows; bootstrap intervals over %d resamples", len(test), settings["bootstrap"])
-    metrics, subgroups, curves, y = evaluate(settings, seed, bundle, joblib.load(config.BASELINES_BUNDLE), valid,
-                                             test, contract, read_holdout(params["split"].get("holdout_file")),
-                                             generative_model(params))
+    log.info("scoring the test part in batches; bootstrap intervals over %d Poisson resamples", settings["bootstrap"])
+    metrics, subgroups, tallies = evaluate(settings, seed, bundle, joblib.load(config.BASELINES_BUNDLE),
+                                           parquet_batches(config.VALID, columns),
+                                           parquet_batches(config.TEST, columns), contract,
+                                           read_holdout(params["split"].get("holdout_file")), generative_model(params),
+                                           progress=log.info)
     metrics["provenance"] = provenance(params, contract.sha256)
     write_json(metrics, config.METRICS)
     write_json(subgroups, config.REPORTS / "subgroups.json")
     importance = pd.Series(pipeline.named_steps["model"].get_feature_importance(),
                            index=model_input_names(pipeline, contract))
-    tables = write_plot_tables(y, curves, metrics["model"].get("orphan_threshold"), importance, contract,
-                               config.REPORTS / "plots")
-    write_figures(tables, contract, config.REPORTS / "figures")
+    tables = write_plot_tables(tallies, importance, contract, config.REPORTS / "plots")
+    write_figures(tables, tallies["model"].decided, contract, config.REPORTS / "figures")
     model = metrics["model"]
+    log.info("%d test rows scored", metrics["test_rows"])
     log.info("macro-F1 %.3f (Bayes %s), ROC-AUC %.3f, review share %.3f", model["macro_f1"],
              metrics.get("bayes_limit", {}).get("macro_f1", "n/a"), model["roc_auc_ovr_macro"],
              model["specialist_review_share"])
