@@ -31,6 +31,7 @@ import pandas as pd
 
 from triage.contract import Contract
 from triage.data.columns import OUTCOME_CODE
+from triage.errors import UserError
 from triage.evaluation import curves
 from triage.evaluation.bootstrap import PoissonBootstrap, model_statistics
 from triage.evaluation.metrics import headline, operating_point, per_class, proportion_interval
@@ -201,6 +202,8 @@ def evaluate(settings: dict, seed: int, bundle: dict, baselines: dict, valid: Ba
     thresholds["model"] = None if orphan is None or threshold_fit is None else float(threshold_fit["value"])
     counts = score_test(test, methods, thresholds, settings, seed, contract, holdout, progress)
     model = counts.tallies["model"]
+    if model.rows == 0:
+        raise UserError("evaluate: the test part has no rows (see reports/split.json)")
     report = model_report(counts, thresholds["model"], settings, contract)
     others = {name: short_summary(tally, thresholds[name], settings, report.get("orphan_precision"), orphan)
               for name, tally in counts.tallies.items() if name != "model"}
