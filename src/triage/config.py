@@ -31,6 +31,7 @@ HOLDOUT_FILE = SIMULATION / "holdout_diagnoses.txt"
 INTERIM = Path("data/interim")
 INGESTED = INTERIM / "ingested.parquet"
 INGEST_STATS = INTERIM / "ingest_stats.json"
+CDM_VISITS = INTERIM / "cdm_visits.parquet"  # a CDM source's per-visit table, while ingest reads it
 CLEAN = INTERIM / "clean.parquet"
 QUARANTINE = INTERIM / "quarantine.csv"
 PROCESSED = Path("data/processed")

@@ -18,8 +18,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from triage.contract.omop import ConceptSet, PersonAttribute, Source, check_feature_sources, with_flat_parts
+from triage.contract.strict import Strict
 from triage_shared.classes import CLASS_LABELS_ES, CLASSES, ORPHAN_CLASS
 from triage_shared.spellings import MissingCodes
 
@@ -27,11 +29,6 @@ DEFAULT_MISSING = ("", "na", "n/a", "nan", "null", "none", "-")
 FEATURE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 CODE_PATTERNS = {"hpo": re.compile(r"^HP:\d{7}$"), "loinc": re.compile(r"^\d{1,7}-\d$"),
                  "snomed": re.compile(r"^\d{6,18}$")}
-
-
-class Strict(BaseModel):
-    # numbers in text fields read as text: codes such as `0`, spellings such as `1`
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
 class Meta(Strict):
@@ -65,6 +62,7 @@ class FeatureBase(Strict):
     review: str | None = Field(None, description="a draft's note for the user to confirm (shown by contract check)")
     missing_codes: tuple[str, ...] = Field((), description="this feature's values meaning 'not measured' (read as "
                                            "missing, not as values), e.g. ['0'] or ['-9', '?']")
+    omop: ConceptSet | PersonAttribute | None = Field(None, description="where a CDM source reads the feature")
 
     def _no_spelling_is_a_missing_code(self, spellings: list[str]) -> None:
         """A value cannot both mean something and mean 'not measured'."""
@@ -225,6 +223,7 @@ class ContractSpec(Strict):
     """The whole contract file."""
 
     contract: Meta
+    source: Source | None = None  # an OMOP CDM; without it, flat extract files (params: data.raw_dir)
     missing_values: tuple[str, ...] = DEFAULT_MISSING
     decimal_comma: bool = True
     identifiers: Identifiers = Identifiers()
@@ -236,6 +235,18 @@ class ContractSpec(Strict):
     subgroups: dict[str, Subgroup] = {}
     checks: Checks = Checks()
     review: tuple[str, ...] = ()  # a draft's notes for the user (confirm, then delete); shown by `contract check`
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_parts(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("source"), dict) and "omop" in data["source"]:
+            return with_flat_parts(data)
+        return data
+
+    @model_validator(mode="after")
+    def _source_reads_every_feature(self) -> ContractSpec:
+        check_feature_sources(self.source, {name: f.omop is not None for name, f in self.features.items()})
+        return self
 
     @model_validator(mode="after")
     def _columns(self) -> ContractSpec:
