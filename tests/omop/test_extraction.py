@@ -109,3 +109,12 @@ def test_a_cdm_missing_a_table_or_column_the_contract_needs_is_refused_by_name(s
     contract = load_contract(write_contract(tmp_path / "contract.yaml", folder))
     with pytest.raises(UserError, match=message):
         extract_cdm(contract, tmp_path / "visits.parquet", raw_dir="")
+
+
+def test_the_model_card_names_the_cdm_its_version_and_the_concept_sets(small_cdm, tmp_path):
+    from triage.release.card import cdm_lines
+
+    _, report = extracted(small_cdm, tmp_path)
+    text = "\n".join(cdm_lines(report))
+    assert f"OMOP CDM 5.4 at `{tmp_path / 'cdm'}` (duckdb): 6 of 6 index visits" in text
+    assert "`temperature_c` measurement [3020891] in days [-30, -1]" in text

@@ -22,15 +22,17 @@ PARAM_SECTIONS = ("split", "resample", "train", "knowledge", "evaluate")
 
 
 def build_manifest(params: dict, contract: Contract, onnx_file: dict, metrics: dict, subgroups: dict,
-                   training_data: dict, parity: dict, simulated: bool) -> dict:
-    """`onnx_file`: {file, sha256, size_bytes}; `training_data`: {file, md5, rows}."""
+                   training_data: dict, parity: dict, simulated: bool, cdm: dict | None = None) -> dict:
+    """`onnx_file`: {file, sha256, size_bytes}; `training_data`: {file, md5, rows}; `cdm`: the CDM extraction's
+    report when the contract's source is an OMOP CDM (the CDM, its version, the concept sets, the visits)."""
     model = metrics["model"]
     sections = ("simulate", *PARAM_SECTIONS) if simulated else PARAM_SECTIONS
     return {
         "name": ARTIFACT,
         "version": UNREGISTERED,
         "contract": contract.lineage(),
-        "data_source": "simulated cohort" if simulated else "extracts",
+        "data_source": "simulated cohort" if simulated else "OMOP CDM" if cdm else "extracts",
+        **({"cdm": cdm} if cdm else {}),
         "intended_use": "Triage aid for clinicians; not a diagnosis.",
         "onnx": {**onnx_file, "opset": TARGET_OPSET,
                  "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(contract.feature_names)],

@@ -36,6 +36,7 @@ def model_card(manifest: dict) -> str:
         f"Source: {'the simulated cohort (default contract)' if simulated else 'extracts under contract'} "
         f"`{contract.get('name')}` {contract.get('version')} (sha256 `{str(contract.get('sha256'))[:16]}…`): "
         f"{contract.get('description', '')}".rstrip(),
+        *cdm_lines(manifest.get("cdm")),
         "",
         f"Training part: {manifest['training_data']['rows']} rows (md5 `{manifest['training_data']['md5']}`). "
         f"Features: {len(manifest['features'])} ("
@@ -90,3 +91,15 @@ def known_limits(manifest: dict, simulated: bool) -> list[str]:
     limits += ["- Classes overlap; a share of visits gets the specialist-review flag by design.",
                "- Subgroups with few cases have wide uncertainty."]
     return limits
+
+
+def cdm_lines(cdm: dict | None) -> list[str]:
+    """Where an OMOP CDM was the source: the CDM, its version, the visits kept and the concept sets read."""
+    if not cdm:
+        return []
+    removed = ", ".join(f"{rule}: {count}" for rule, count in cdm["removed_by_population_rules"].items()) or "none"
+    sets = "; ".join(f"`{name}` {spec['domain']} {list(spec['concepts']) or list(spec['source_prefixes'])} in days "
+                     f"[{spec['window']['start_days']}, {spec['window']['end_days']}]"
+                     for name, spec in cdm["concept_sets"].items())
+    return ["", f"OMOP CDM {cdm['cdm_version']} at `{cdm['cdm']}` ({cdm['engine']}): {cdm['visits']} of "
+                f"{cdm['index_visits']} index visits (removed by population rules: {removed}). Concept sets: {sets}."]

@@ -33,9 +33,10 @@ def main() -> None:
                  "size_bytes": len(model_bytes)}
     training_data = {"file": str(config.TRAIN), "md5": file_digest(config.TRAIN, "md5"),
                      "rows": int(pd.read_parquet(config.TRAIN, columns=[VISIT_ID]).shape[0])}
+    ingest_stats = read_json(config.INGEST_STATS)
     manifest = build_manifest(params, contract, onnx_file, read_json(config.METRICS),
                               read_json(config.REPORTS / "subgroups.json"), training_data, parity,
-                              simulated=bool(read_json(config.INGEST_STATS).get("simulated")))
+                              simulated=bool(ingest_stats.get("simulated")), cdm=ingest_stats.get("cdm"))
     write_json(manifest, config.MANIFEST)
     log.info("wrote %s (%d KB, sha256 %s…); parity on %d rows: max |dp| %.1e", config.ONNX_MODEL,
              len(model_bytes) // 1024, onnx_file["sha256"][:12], parity["rows"],
