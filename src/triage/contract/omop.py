@@ -40,6 +40,7 @@ CDM_VERSIONS = ("5.3", "5.4")
 # the flat table the extraction writes: the columns the contract's flat parts then name
 PERSON_ID, VISIT_ID, VISIT_DATE, SITE, OUTCOME_VALUE = ("person_id", "visit_occurrence_id", "visit_start_date",
                                                         "site", "outcome_source_value")
+NO_CODE = "CDM:NO-CODE-IN-WINDOW"  # the outcome of a visit without a code, when outcome.without_code names a class
 
 
 class Window(Strict):
@@ -106,6 +107,9 @@ class OutcomeWindow(Strict):
     end_days: int = Field(30, ge=0)
     priority: tuple[str, ...] = Field(("orphan", "acute", "chronic", "mild", "none"), description="when several "
                                       "outcome codes fall in the window, the first class here wins")
+    without_code: str | None = Field(None, description="the class of a visit with no outcome code in the window "
+                                     "(PatientLevelPrediction's outcome-free visits), e.g. none; absent: such a visit "
+                                     "is quarantined with its reason")
 
     @model_validator(mode="after")
     def _ordered(self) -> OutcomeWindow:
@@ -151,7 +155,14 @@ def with_flat_parts(data: dict) -> dict:
     outcome = dict(data.get("outcome") or {})
     if outcome.get("column") not in (None, OUTCOME_VALUE):
         raise ValueError(f"outcome.column: set by source.omop ({OUTCOME_VALUE}); remove it from the contract")
-    return {**data, **FLAT_PARTS, "outcome": {**outcome, "column": OUTCOME_VALUE}}
+    without = ((data["source"]["omop"] or {}).get("outcome") or {}).get("without_code")
+    classes = dict(outcome.get("classes") or {})
+    if without is not None:
+        if without not in classes:
+            raise ValueError(f"source.omop.outcome.without_code: {without!r} is not one of outcome.classes "
+                             f"{list(classes)}")
+        classes[without] = [*classes[without], NO_CODE]
+    return {**data, **FLAT_PARTS, "outcome": {**outcome, "column": OUTCOME_VALUE, "classes": classes}}
 
 
 def check_feature_sources(source: Source | None, mapped: dict[str, bool]) -> None:

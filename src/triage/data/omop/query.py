@@ -14,6 +14,7 @@ import sqlglot
 from triage.contract import Contract
 from triage.contract.omop import (
     DOMAINS,
+    NO_CODE,
     OUTCOME_VALUE,
     PERSON_ID,
     SITE,
@@ -59,7 +60,8 @@ class CdmQuery:
         outcome, priority = self.contract.spec.outcome, self.source.outcome.priority
         rows = [f"({literal(outcome.normalise(code))}, {priority.index(name) if name in priority else len(priority)},"
                 f" {len(outcome.normalise(code))})"
-                for name, codes in outcome.classes.items() if classes is None or name in classes for code in codes]
+                for name, codes in outcome.classes.items() if classes is None or name in classes for code in codes
+                if code != NO_CODE]
         return f"(VALUES {', '.join(rows)}) AS codes(prefix, priority, length)"
 
     def code_match(self, column: str) -> str:
@@ -172,6 +174,10 @@ class CdmQuery:
             return f"CASE WHEN f_{name}.visit_occurrence_id IS NULL THEN 0 ELSE 1 END"
         return f"f_{name}.value"
 
+    def outcome_value(self) -> str:
+        code = "CAST(outcome.code AS VARCHAR)"
+        return f"COALESCE({code}, {literal(NO_CODE)})" if self.source.outcome.without_code else code
+
     def concept_features(self) -> dict[str, ConceptSet]:
         return {name: feature.omop for name, feature in self.contract.features.items()
                 if isinstance(feature.omop, ConceptSet)}
@@ -186,7 +192,7 @@ class CdmQuery:
         return f"""WITH {', '.join(ctes)}
             SELECT CAST(v.person_id AS VARCHAR) AS {PERSON_ID}, CAST(v.visit_occurrence_id AS VARCHAR) AS {VISIT_ID},
                    CAST(v.visit_start_date AS VARCHAR) AS {VISIT_DATE}, v.site AS {SITE}, {columns},
-                   CAST(outcome.code AS VARCHAR) AS {OUTCOME_VALUE}
+                   {self.outcome_value()} AS {OUTCOME_VALUE}
             FROM kept v LEFT JOIN {self.table('person')} p ON p.person_id = v.person_id{joins}
             LEFT JOIN outcome ON outcome.visit_occurrence_id = v.visit_occurrence_id
             ORDER BY v.visit_occurrence_id"""
