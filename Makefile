@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test test-fast lint repro gate bench bench-full bench-byo bench-serve serve clean s3-up s3-down spark-up spark-down monitor retrain loop-demo \
+.PHONY: setup run test test-fast lint repro gate bench bench-full bench-byo bench-serve serve clean s3-up s3-down spark-up spark-down postgres-up postgres-down monitor retrain loop-demo \
 	infra-setup infra-synth infra-test airflow-setup airflow-demo search bench-knowledge
 
 setup: $(VENV)/.installed
@@ -13,7 +13,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml service/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[train,spark,dev]" -e ./service
+	$(BIN)/pip install --quiet -e ".[train,spark,omop,dev]" -e ./service
 	touch $@
 
 run: setup  ## simulate the default cohort and run every stage of the DAG, then print the headline metrics
@@ -54,6 +54,12 @@ spark-up: setup  ## start a local Spark standalone cluster (master spark://127.0
 
 spark-down:  ## stop it
 	$(BIN)/triage spark down
+
+postgres-up: setup  ## start a local PostgreSQL (Debian's postgresql, 127.0.0.1, a free port; data in .postgres/): eval "$$(.venv/bin/triage postgres env)"
+	$(BIN)/triage postgres up
+
+postgres-down:  ## stop it (the data stays in .postgres/)
+	$(BIN)/triage postgres down
 
 serve: setup  ## serve models/ (after `make run`) on 127.0.0.1:8000; development API key only
 	mkdir -p .serve/model && cp models/triage.onnx .serve/model/model.onnx && cp models/manifest.json .serve/model/

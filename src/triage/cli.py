@@ -102,6 +102,14 @@ def add_store_commands(commands) -> None:
     spark.add_argument("--memory", default="2g", help="memory per worker (for its executors)")
     spark.add_argument("--port", type=int, default=7077, help="the master's port (spark://127.0.0.1:PORT)")
     spark.add_argument("--webui-port", type=int, default=None, help="the master's web UI (default: a free port)")
+    postgres = _add(commands, "postgres", "servers:postgres",
+                    "a local PostgreSQL server (127.0.0.1, from Debian's postgresql package; the OMOP CDM database)")
+    postgres.add_argument("action", choices=["up", "down", "status", "env"])
+    postgres.add_argument("--root", default=".postgres", help="data, log and state.json (port, user, password; "
+                          "mode 0600) (default .postgres)")
+    postgres.add_argument("--port", type=int, default=None, help="default: the last start's port, else a free one")
+    postgres.add_argument("--database", default=None, help="the database to create (default: the last one, else "
+                          "triage)")
     registry = _add(commands, "registry", "registry:sync", "model registry helpers")
     registry.add_argument("action", choices=["sync"], help="sync: write artifacts.yaml from dvc.yaml")
     registry.add_argument("--repo", default=".")

@@ -1,8 +1,9 @@
-"""`triage s3`, `triage spark`, `triage compute`: the servers the project starts on this machine, and where the heavy
-stages run."""
+"""`triage s3`, `triage spark`, `triage postgres`, `triage compute`: the servers the project starts on this machine,
+and where the heavy stages run."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from argparse import Namespace
@@ -22,6 +23,33 @@ def answered(name: str, action: Callable[[], int], refusal: type[Exception]) -> 
         return ExitCode.BAD_INPUT
 
 
+def print_exports(environment: dict[str, str]) -> None:
+    """Shell `export` lines, for `eval "$(triage ... env)"`."""
+    for key, value in environment.items():
+        print(f"export {key}={shlex.quote(value)}")
+
+
+def stopped(name: str, was_running: bool, root: Path) -> int:
+    """`down`'s answer: "stopped", or that nothing ran from `root`."""
+    print("stopped" if was_running else f"no {name} was running from {root}")
+    return ExitCode.OK
+
+
+def reported(running: str | None) -> int:
+    """`status`'s answer: the running server's line (OK), else "not running" (FAILED_CHECK)."""
+    print(running or "not running")
+    return ExitCode.OK if running else ExitCode.FAILED_CHECK
+
+
+def exported(name: str, environment: dict[str, str] | None, root: Path, command: str) -> int:
+    """`env`'s answer: the running server's variables as exports, else FAILED_CHECK with how to start it."""
+    if environment is None:
+        print(f"no {name} is running from {root}: `triage {command} up`", file=sys.stderr)
+        return ExitCode.FAILED_CHECK
+    print_exports(environment)
+    return ExitCode.OK
+
+
 def s3(args: Namespace) -> int:
     """`triage s3 up|down|status|env`: the local S3-compatible server (SeaweedFS on 127.0.0.1)."""
     from triage.tooling.s3server import LocalS3, S3ServerError, configure_dvc_remote
@@ -38,18 +66,14 @@ def s3(args: Namespace) -> int:
         return ExitCode.OK
 
     def down() -> int:
-        print("stopped" if server.stop() else f"no S3 server was running from {server.root}")
-        return ExitCode.OK
+        return stopped("S3 server", server.stop(), server.root)
 
     def status() -> int:
         pid = server.running_pid()
-        print(f"running at {server.endpoint} (pid {pid})" if pid else "not running")
-        return ExitCode.OK if pid else ExitCode.FAILED_CHECK
+        return reported(f"running at {server.endpoint} (pid {pid})" if pid else None)
 
     def env() -> int:
-        for key, value in server.environment().items():
-            print(f"export {key}={value}")
-        return ExitCode.OK
+        return exported("S3 server", server.environment(), server.root, "s3")  # the credentials, running or not
 
     return answered("s3", {"up": up, "down": down, "status": status, "env": env}[args.action], S3ServerError)
 
@@ -73,23 +97,50 @@ def spark(args: Namespace) -> int:
         return ExitCode.OK
 
     def down() -> int:
-        print("stopped" if cluster.down() else f"no Spark cluster was running from {cluster.root}")
-        return ExitCode.OK
+        return stopped("Spark cluster", cluster.down(), cluster.root)
 
     def status() -> int:
         found = cluster.status()
-        print(f"running at {found['master_url']} with {found['alive_workers']} ALIVE workers, web UI "
-              f"{found['webui_url']}" if found["running"] else "not running")
-        return ExitCode.OK if found["running"] else ExitCode.FAILED_CHECK
+        return reported(f"running at {found['master_url']} with {found['alive_workers']} ALIVE workers, web UI "
+                        f"{found['webui_url']}" if found["running"] else None)
 
     def env() -> int:
-        if not cluster.running():
-            print(f"no Spark cluster is running from {cluster.root}: `triage spark up`", file=sys.stderr)
-            return ExitCode.FAILED_CHECK
-        print(f"export {MASTER_ENV}={cluster.master_url}")
-        return ExitCode.OK
+        return exported("Spark cluster", {MASTER_ENV: cluster.master_url} if cluster.running() else None,
+                        cluster.root, "spark")
 
     return answered("spark", {"up": up, "down": down, "status": status, "env": env}[args.action], SparkClusterError)
+
+
+def postgres(args: Namespace) -> int:
+    """`triage postgres up|down|status|env`: a local PostgreSQL server (the OMOP CDM database)."""
+    from triage.tooling.postgres import URL_VARIABLE, LocalPostgres, PostgresError
+
+    server = LocalPostgres(Path(args.root), args.port, args.database)
+
+    def up() -> int:
+        started = time.monotonic()
+        if server.up():
+            print(f"PostgreSQL listening on {server.address} ({time.monotonic() - started:.0f} s), database "
+                  f"{server.state.database}, user {server.state.user}; data, log and state in {server.root}")
+        else:
+            print(f"PostgreSQL already running at {server.address} (pid {server.running_pid()})")
+        print(f"use it: eval \"$(triage postgres env)\"   ({URL_VARIABLE}, the SQLAlchemy URL, and psql's PG*)")
+        return ExitCode.OK
+
+    def down() -> int:
+        return stopped("PostgreSQL", server.down(), server.root)
+
+    def status() -> int:
+        pid = server.running_pid()
+        return reported(f"running at {server.address}, database {server.state.database} (pid {pid})"
+                        if pid and server.accepting() else None)
+
+    def env() -> int:
+        return exported("PostgreSQL", server.environment() if server.running_pid() else None, server.root,
+                        "postgres")
+
+    return answered("postgres", {"up": up, "down": down, "status": status, "env": env}[args.action],
+                    PostgresError)
 
 
 def compute(args: Namespace) -> int:

@@ -19,3 +19,15 @@ def free_ports(count: int) -> list[int]:
 
 def free_port() -> int:
     return free_ports(1)[0]
+
+
+def port_taken(port: int) -> bool:
+    """Whether something already holds `port` on loopback: binding it the way servers do (SO_REUSEADDR, so a
+    connection of a stopped server in TIME_WAIT does not count) fails."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return True
+        return False

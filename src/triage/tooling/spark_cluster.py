@@ -25,6 +25,7 @@ from typing import Any
 
 from triage.errors import UserError
 from triage.tooling.ports import free_ports
+from triage.tooling.server_files import log_tail
 from triage.tooling.spark import HOST, java_home, spark_home
 
 DEFAULT_ROOT = Path(".spark")
@@ -182,9 +183,7 @@ class StandaloneCluster:
         raise SparkClusterError(f"timed out waiting for {what} at {self.master_url}\n{tails}")
 
     def log_tail(self, daemon: Daemon, lines: int = 15) -> str:
-        path = self.log_file(daemon)
-        text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else ["(no log)"]
-        return f"last lines of {path}:\n" + "\n".join(text)
+        return log_tail(self.log_file(daemon), lines)
 
     def master_json(self) -> dict[str, Any] | None:
         """The master web UI's /json: its state and every worker (id, host, state, cores) and application."""
