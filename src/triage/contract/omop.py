@@ -43,18 +43,25 @@ PERSON_ID, VISIT_ID, VISIT_DATE, SITE, OUTCOME_VALUE = ("person_id", "visit_occu
 NO_CODE = "CDM:NO-CODE-IN-WINDOW"  # the outcome of a visit without a code, when outcome.without_code names a class
 
 
-class Window(Strict):
+class DayRange(Strict):
     """Days relative to the visit's start day: [start_days, end_days], both included."""
+
+    start_days: int
+    end_days: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DayRange:
+        if self.start_days > self.end_days:
+            raise ValueError(f"start_days {self.start_days} is after end_days {self.end_days}")
+        return self
+
+
+class Window(DayRange):
+    """A feature's window: a year up to the day before the visit, by default."""
 
     start_days: int = -365
     end_days: int = Field(-1, description="-1: up to the day before the visit (the default); 0 includes the index "
                                           "day and must be written out")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Window:
-        if self.start_days > self.end_days:
-            raise ValueError(f"start_days {self.start_days} is after end_days {self.end_days}")
-        return self
 
 
 class ConceptSet(Strict):
@@ -102,7 +109,7 @@ class Population(Strict):
     min_time_at_risk: int = Field(0, ge=0)  # days of observation required after the visit's start
 
 
-class OutcomeWindow(Strict):
+class OutcomeWindow(DayRange):
     start_days: int = Field(0, ge=0)
     end_days: int = Field(30, ge=0)
     priority: tuple[str, ...] = Field(("orphan", "acute", "chronic", "mild", "none"), description="when several "
@@ -110,12 +117,6 @@ class OutcomeWindow(Strict):
     without_code: str | None = Field(None, description="the class of a visit with no outcome code in the window "
                                      "(PatientLevelPrediction's outcome-free visits), e.g. none; absent: such a visit "
                                      "is quarantined with its reason")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> OutcomeWindow:
-        if self.start_days > self.end_days:
-            raise ValueError(f"start_days {self.start_days} is after end_days {self.end_days}")
-        return self
 
 
 class OmopSource(Strict):
