@@ -29,7 +29,8 @@ def main() -> None:
     executor = executor_from_params(params)
     cdm_report = None
     if contract.spec.source is not None:  # an OMOP CDM: its per-visit table is the one extract
-        cdm_report = extract_cdm(contract, config.CDM_VISITS, params["data"]["raw_dir"], log.info)
+        spark = executor.session if executor.name == "spark" else None
+        cdm_report = extract_cdm(contract, config.CDM_VISITS, params["data"]["raw_dir"], log.info, spark)
         paths = [config.CDM_VISITS]
     else:
         paths = pipeline_extracts(params["data"])

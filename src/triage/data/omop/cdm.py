@@ -84,7 +84,7 @@ class SqlAlchemyCdm:
         self.engine_.dispose()
 
 
-Cdm = DuckCdm | SqlAlchemyCdm
+Cdm = Any  # DuckCdm, SqlAlchemyCdm or spark_cdm.SparkCdm: columns(table, schema), frames(sql), close(), engine
 
 
 def open_cdm(cdm: str) -> Cdm:

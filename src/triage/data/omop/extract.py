@@ -116,13 +116,22 @@ def write_visits(cdm: Cdm, query: CdmQuery, out: Path, progress: Progress) -> in
     return rows
 
 
-def extract_cdm(contract: Contract, out: Path, raw_dir: str, progress: Progress = lambda _: None) -> dict[str, Any]:
+def spark_cdm(spark: Callable[[], Any], folder: Path) -> Cdm:
+    from triage.data.omop.spark_cdm import SparkCdm
+
+    return SparkCdm.of_folder(spark(), folder)
+
+
+def extract_cdm(contract: Contract, out: Path, raw_dir: str, progress: Progress = lambda _: None,
+                spark: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Write the contract's per-visit table from its CDM (source.omop.cdm, else `raw_dir`) to `out`; the
-    extraction's report."""
+    extraction's report. `spark`: the Spark executor's session factory, which then runs the query over a folder of
+    CDM tables (a database or a DuckDB file keeps its own engine)."""
     query = CdmQuery(contract)
     source = query.settings
     location = source.cdm or raw_dir
-    cdm = open_cdm(location)
+    cdm = open_cdm(location) if spark is None or not Path(cdm_location(location)).is_dir() else \
+        spark_cdm(spark, Path(cdm_location(location)))
     try:
         check_tables(cdm, query)
         counts = concept_set_counts(cdm, query, progress)
