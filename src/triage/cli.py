@@ -68,7 +68,10 @@ def add_contract_commands(commands) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     draft = _add(actions, "draft", "contract:draft",
                  "profile an extract (CSV, Parquet or a directory of them) and write a draft contract to edit")
-    draft.add_argument("--extract", required=True)
+    source = draft.add_mutually_exclusive_group(required=True)
+    source.add_argument("--extract", help="a CSV or Parquet extract, or a directory of them")
+    source.add_argument("--omop", metavar="CDM", help="an OMOP CDM: a DuckDB file, a folder of CDM tables, or a "
+                        "database URL (env:NAME reads it from the environment)")
     draft.add_argument("--outcome", default=None, help="the outcome (diagnosis) column, if its name does not say so")
     draft.add_argument("--out", default="data/contracts/draft.yaml")
     draft.add_argument("--force", action="store_true", help="overwrite --out")

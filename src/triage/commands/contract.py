@@ -17,20 +17,27 @@ def draft(args: Namespace) -> int:
     from triage.data.extracts import ExtractError
 
     reference_file = None if args.no_reference_codes else Path(args.reference_codes or SIMULATED_CONTRACT)
-    try:
-        reference = load_contract(reference_file) if reference_file else None
-        text, drafted = draft_contract(extract_paths(Path(args.extract)), args.outcome, reference)
-    except (ValueError, ExtractError, ContractFileError, OSError) as error:
-        print(f"contract draft: {error}", file=sys.stderr)
-        return ExitCode.BAD_INPUT
     out = Path(args.out)
     if out.exists() and not args.force:
         print(f"contract draft: {out} exists; choose another --out or pass --force", file=sys.stderr)
         return ExitCode.BAD_INPUT
+    try:
+        reference = load_contract(reference_file) if reference_file else None
+        if args.omop:
+            from triage.data.omop.draft import draft_omop_contract
+
+            text, notes = draft_omop_contract(args.omop, reference)
+            summary = f"source.omop {args.omop}, {notes} guess(es) to review"
+        else:
+            text, drafted = draft_contract(extract_paths(Path(args.extract)), args.outcome, reference)
+            summary = (f"{len(drafted.features)} features, outcome {drafted.outcome!r}, {drafted.review_count()} "
+                       "guess(es) to review")
+    except (ValueError, ExtractError, ContractFileError, OSError, UserError) as error:
+        print(f"contract draft: {error}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    print(f"draft contract written to {out}: {len(drafted.features)} features, outcome {drafted.outcome!r}, "
-          f"{drafted.review_count()} guess(es) to review")
+    print(f"draft contract written to {out}: {summary}")
     return ExitCode.OK
 
 
