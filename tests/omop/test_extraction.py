@@ -118,3 +118,21 @@ def test_the_model_card_names_the_cdm_its_version_and_the_concept_sets(small_cdm
     text = "\n".join(cdm_lines(report))
     assert f"OMOP CDM 5.4 at `{tmp_path / 'cdm'}` (duckdb): 6 of 6 index visits" in text
     assert "`temperature_c` measurement [3020891] in days [-30, -1]" in text
+
+
+def test_an_empty_concept_set_warns_with_its_count_or_fails_where_required(small_cdm, tmp_path):
+    folder = small_cdm.write()
+    path = write_contract(tmp_path / "contract.yaml", folder)
+    said: list[str] = []
+    extract_cdm(load_contract(path), tmp_path / "visits.parquet", raw_dir="", progress=said.append)
+    assert "warning: features.sx_cough.omop: the concept set matches no record in the CDM (0 records)" in said
+    path.write_text(path.read_text().replace("concepts: [4089228],", "concepts: [4089228], required: true,"))
+    with pytest.raises(UserError, match=r"features.sx_cough.omop: the concept set matches no record .*required"):
+        extract_cdm(load_contract(path), tmp_path / "visits.parquet", raw_dir="")
+
+
+def test_an_unsupported_cdm_version_is_refused_by_the_contract(small_cdm, tmp_path):
+    path = write_contract(tmp_path / "contract.yaml", small_cdm.write())
+    path.write_text(path.read_text().replace('cdm_version: "5.4"', 'cdm_version: "6.0"'))
+    with pytest.raises(ContractFileError, match=r"cdm_version '6.0' is not supported \(supported: \['5.3', '5.4'\]\)"):
+        load_contract(path)
