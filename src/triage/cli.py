@@ -121,6 +121,10 @@ def add_store_commands(commands) -> None:
     omop_load.add_argument("folder")
     omop_load.add_argument("--url", default="env:TRIAGE_OMOP_URL", help="the database (default: env:TRIAGE_OMOP_URL, "
                            "as `triage postgres env` sets it)")
+    omop_simulated = _add(omop_actions, "simulated", "omop:simulated", "write the simulated cohort as a CDM")
+    omop_simulated.add_argument("out", help="the folder to write the CDM's CSV tables to")
+    omop_simulated.add_argument("--visits", type=int, default=None, help="default: params' simulate.n_visits")
+    _add_params(omop_simulated)
     omop_extract = _add(omop_actions, "extract", "omop:extract", "write a CDM contract's per-visit table")
     omop_extract.add_argument("--contract", required=True)
     omop_extract.add_argument("--out", required=True, help="a Parquet file (its report beside it, .json)")

@@ -64,7 +64,8 @@ class SmallCdm:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.persons = [{"person_id": p, "gender_concept_id": 8532 if p % 2 else 8507, "year_of_birth": 1980 + p,
-                         "person_source_value": f"MRN-{p:04d}"} for p in range(1, 7)]
+                         "month_of_birth": 3, "day_of_birth": 10 + p % 2, "person_source_value": f"MRN-{p:04d}"}
+                        for p in range(1, 7)]
         self.visits = [{"visit_occurrence_id": 100 + p, "person_id": p, "visit_concept_id": 9203,
                         "visit_start_date": INDEX_DAY, "care_site_id": 7} for p in range(1, 7)]
         self.records: dict[str, list[dict]] = {table: [] for table in DOMAIN_ROWS}

@@ -136,3 +136,11 @@ def test_an_unsupported_cdm_version_is_refused_by_the_contract(small_cdm, tmp_pa
     path.write_text(path.read_text().replace('cdm_version: "5.4"', 'cdm_version: "6.0"'))
     with pytest.raises(ContractFileError, match=r"cdm_version '6.0' is not supported \(supported: \['5.3', '5.4'\]\)"):
         load_contract(path)
+
+
+def test_age_is_in_completed_years_when_the_birthday_is_recorded(small_cdm, tmp_path):
+    small_cdm.persons[2]["month_of_birth"] = None  # the year only: PatientLevelPrediction's year difference
+    visits, _ = extracted(small_cdm, tmp_path)
+    # born 1981-03-11: the day before the 39th birthday; 1982-03-10: the 38th birthday; 1983-?-?: 2020 - 1983
+    assert visits.loc["1", "age_years"] == "38" and visits.loc["2", "age_years"] == "38"
+    assert visits.loc["3", "age_years"] == "37"

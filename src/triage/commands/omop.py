@@ -40,3 +40,16 @@ def extract(args: Namespace) -> int:
     print(f"{report['visits']} of {report['index_visits']} index visits written to {args.out} "
           f"(removed by population rules: {report['removed_by_population_rules'] or 'none'})")
     return ExitCode.OK
+
+
+def simulated(args: Namespace) -> int:
+    from triage.contract import SIMULATED_CONTRACT, load_contract
+    from triage.simulation.cdm import write_simulated_cdm
+
+    params = config.load_params(args.params)
+    settings = {**params["simulate"], **({"n_visits": args.visits} if args.visits else {})}
+    written = write_simulated_cdm(settings, params["base"]["seed"], load_contract(SIMULATED_CONTRACT), Path(args.out),
+                                  log.info)
+    print(f"the simulated cohort ({written['visit_occurrence']:,} visits) written as a CDM to {args.out}: "
+          + ", ".join(f"{table} {rows:,}" for table, rows in written.items()))
+    return ExitCode.OK

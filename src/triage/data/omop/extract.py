@@ -39,7 +39,8 @@ def required_columns(query: CdmQuery) -> dict[str, set[str]]:
         needed["observation_period"] = {"person_id", "observation_period_start_date", "observation_period_end_date"}
     for feature in query.contract.features.values():
         if isinstance(feature.omop, PersonAttribute):
-            needed["person"].add("year_of_birth" if feature.omop.person == "age" else "gender_concept_id")
+            needed["person"] |= ({"year_of_birth", "month_of_birth", "day_of_birth"} if feature.omop.person == "age"
+                                 else {"gender_concept_id"})
         elif isinstance(feature.omop, ConceptSet):
             needed.update(concept_set_columns(feature.omop, feature.type, needed))
     return needed

@@ -190,8 +190,7 @@ class CdmQuery:
     def feature_value(self, name: str) -> str:
         source = self.contract.features[name].omop
         if isinstance(source, PersonAttribute):
-            return ("CAST(EXTRACT(YEAR FROM v.visit_start_date) AS INTEGER) - p.year_of_birth" if source.person == "age"
-                    else "CAST(p.gender_concept_id AS VARCHAR)")
+            return self.age() if source.person == "age" else "CAST(p.gender_concept_id AS VARCHAR)"
         if self.contract.features[name].type == "binary":
             return f"CASE WHEN f_{name}.visit_occurrence_id IS NULL THEN 0 ELSE 1 END"
         return f"f_{name}.value"
@@ -199,6 +198,16 @@ class CdmQuery:
     def outcome_value(self) -> str:
         code = "CAST(outcome.code AS VARCHAR)"
         return f"COALESCE({code}, {literal(NO_CODE)})" if self.source.outcome.without_code else code
+
+    @staticmethod
+    def age() -> str:
+        """Completed years at the visit: the year difference, less one before the birthday when the month (and day)
+        of birth are recorded (PatientLevelPrediction's year difference when they are not)."""
+        month, day = "EXTRACT(MONTH FROM v.visit_start_date)", "EXTRACT(DAY FROM v.visit_start_date)"
+        before_birthday = (f"p.month_of_birth IS NOT NULL AND ({month} < p.month_of_birth OR ({month} = "
+                           f"p.month_of_birth AND {day} < COALESCE(p.day_of_birth, 1)))")
+        return (f"CAST(EXTRACT(YEAR FROM v.visit_start_date) AS INTEGER) - p.year_of_birth "
+                f"- CASE WHEN {before_birthday} THEN 1 ELSE 0 END")
 
     def measured(self) -> set[str]:
         """The features whose values are numbers read from the CDM (DOUBLE: each engine writes a double as text its
