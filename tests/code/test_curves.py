@@ -4,7 +4,13 @@ bootstrap's, and the thresholds tuned on histograms reach their recall."""
 
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score, balanced_accuracy_score, f1_score, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    balanced_accuracy_score,
+    f1_score,
+    precision_recall_curve,
+    roc_auc_score,
+)
 
 from triage.evaluation import curves
 from triage.evaluation.bootstrap import PoissonBootstrap, model_statistics
@@ -47,6 +53,10 @@ def test_histogram_statistics_equal_scikit_learn_on_tied_scores(seed):
         for floor in (0.5, 0.8, 0.95):
             assert curves.precision_at_recall(positives, negatives, floor) == pytest.approx(
                 precision_at_recall(y, p[:, k], floor, k), abs=1e-12)
+        precision, recall, _ = precision_recall_curve(y == k, p[:, k])
+        grid = np.linspace(0, 1, 11)
+        assert np.allclose(curves.interpolated_precision(positives, negatives, grid),
+                           [precision[recall >= r].max() for r in grid])
     summary = headline(counts, 0.15, ORPHAN)
     assert summary["macro_f1"] == pytest.approx(f1_score(y, p.argmax(axis=1), average="macro"), abs=1e-12)
     assert summary["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, p.argmax(axis=1)), abs=1e-12)

@@ -86,12 +86,13 @@ def recall_at_precision(positives: np.ndarray, negatives: np.ndarray, precision_
 
 
 def interpolated_precision(positives: np.ndarray, negatives: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """The best precision at each recall of `grid` or more; nan without a positive."""
+    """The best precision at each recall of `grid` or more (1 at recall 0, scikit-learn's end point of the curve);
+    nan without a positive."""
     points = precision_recall(positives, negatives)
     if points is None:
         return np.full(len(grid), np.nan)
     precision, recall = points
-    return np.array([precision[recall >= r].max() for r in grid])
+    return np.array([1.0 if r <= 0 else precision[recall >= r].max() for r in grid])
 
 
 def threshold_for_recall(positives: np.ndarray, needed: int) -> float:
