@@ -3,7 +3,8 @@
 A class's scores are counted into fixed bins, positives and negatives apart, so a part of any size is summarised in
 a few hundred kilobytes and batches add up. The bins are uniform in the logit of the score, over
 [-LOGIT_LIMIT, LOGIT_LIMIT]: fine where a rare class's scores crowd (near 0 and 1), about 0.0001 wide around 0.5,
-and the scores beyond the limits share the end bins. Every statistic treats the scores in one bin as tied, as
+and the scores beyond the limits share the end bins. Their floors are computed without numpy's exp (`bin_floors`),
+so a score falls in the same bin on every CPU. Every statistic treats the scores in one bin as tied, as
 scikit-learn treats equal scores (one threshold per group; half a pair in the AUC), so on scores that never share a
 bin it equals scikit-learn's exactly (tests/code/test_curves.py).
 
@@ -12,25 +13,39 @@ Counts are arrays in ascending score order: `positives[b]` and `negatives[b]` th
 
 from __future__ import annotations
 
+from fractions import Fraction
+from functools import cache
+
 import numpy as np
 
+from triage.simulation import portable
+
 SCORE_BINS = 1 << 16
-LOGIT_LIMIT = 16.0
-_WIDTH = 2 * LOGIT_LIMIT / SCORE_BINS
+LOGIT_LIMIT = 16
+
+
+@cache
+def bin_floors() -> np.ndarray:
+    """The lowest score of each bin: 0, then sigmoid(-LOGIT_LIMIT + b * width) for b = 1 ... SCORE_BINS - 1.
+
+    Computed once with the decimal module (`triage.simulation.portable`), not numpy's exp: numpy's transcendental
+    functions round differently on different CPUs (AVX-512, AVX2), and a score one ulp from a floor would land in
+    another bin on another machine. Binning is then `searchsorted`, comparisons only: the same bins on every CPU."""
+    width = Fraction(2 * LOGIT_LIMIT, SCORE_BINS)
+    logits = np.array([float(-LOGIT_LIMIT + b * width) for b in range(1, SCORE_BINS)])  # exact: width is 2**-11
+    floors = 1.0 / (1.0 + portable.exp(-logits))
+    return np.concatenate([[0.0], floors])
 
 
 def score_bins(scores: np.ndarray, bins: int = SCORE_BINS) -> np.ndarray:
     """The bin of each score in [0, 1] (a coarser `bins`, a power of two dividing SCORE_BINS, nests in the fine)."""
-    scores = np.clip(scores, 0.0, 1.0)  # a posterior summed in floating point can pass 1 by an ulp
-    with np.errstate(divide="ignore"):
-        logit = np.log(scores) - np.log1p(-scores)
-    fine = np.floor((np.clip(logit, -LOGIT_LIMIT, LOGIT_LIMIT) + LOGIT_LIMIT) / _WIDTH).astype(np.int64)
-    return np.minimum(fine, SCORE_BINS - 1) // (SCORE_BINS // bins)
+    fine = np.searchsorted(bin_floors(), np.clip(scores, 0.0, 1.0), side="right") - 1
+    return fine // (SCORE_BINS // bins)
 
 
 def bin_floor(index: int) -> float:
     """The lowest score in fine bin `index` (0 for the first bin): flagging scores >= it flags the whole bin."""
-    return 0.0 if index == 0 else float(1 / (1 + np.exp(LOGIT_LIMIT - index * _WIDTH)))
+    return float(bin_floors()[index])
 
 
 def coarsen(counts: np.ndarray, bins: int) -> np.ndarray:
