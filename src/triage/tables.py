@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
@@ -88,9 +88,8 @@ def parquet_batches(path: Path, columns: list[str], rows: int = SCORING_BATCH_RO
     """A Parquet output (a file, or a folder of parts in name order) as frames of exactly `rows` rows (the last one
     shorter), whatever its row groups: the same rows give the same batches on either executor's layout."""
     def read() -> Iterator[pd.DataFrame]:
-        data = ds.dataset(str(path), format="parquet")
         pending: list[pa.RecordBatch] = []
-        for batch in data.to_batches(columns=columns, batch_size=rows, use_threads=False):
+        for batch in parquet_record_batches(path, columns, rows):
             pending.append(batch)
             while sum(part.num_rows for part in pending) >= rows:
                 table = pa.Table.from_batches(pending)
@@ -99,6 +98,14 @@ def parquet_batches(path: Path, columns: list[str], rows: int = SCORING_BATCH_RO
         if pending:
             yield pa.Table.from_batches(pending).to_pandas()
     return read
+
+
+def parquet_record_batches(path: Path, columns: list[str], rows: int) -> Iterator[pa.RecordBatch]:
+    """The row groups of a Parquet file, or of a folder's parts in name order, one at a time (a dataset scanner reads
+    ahead: its memory grew with the part)."""
+    files = [path] if Path(path).is_file() else sorted(Path(path).rglob("*.parquet"))
+    for file in files:
+        yield from pq.ParquetFile(file).iter_batches(batch_size=rows, columns=columns, use_threads=False)
 
 
 def frame_batches(frame: pd.DataFrame, rows: int = SCORING_BATCH_ROWS) -> Batches:
