@@ -131,8 +131,8 @@ def extract_cdm(contract: Contract, out: Path, raw_dir: str, progress: Progress 
     query = CdmQuery(contract)
     source = query.settings
     location = source.cdm or raw_dir
-    cdm = open_cdm(location) if spark is None or not Path(cdm_location(location)).is_dir() else \
-        spark_cdm(spark, Path(cdm_location(location)))
+    resolved = cdm_location(location)
+    cdm = spark_cdm(spark, Path(resolved)) if spark is not None and Path(resolved).is_dir() else open_cdm(location)
     try:
         check_tables(cdm, query)
         counts = concept_set_counts(cdm, query, progress)
@@ -144,7 +144,7 @@ def extract_cdm(contract: Contract, out: Path, raw_dir: str, progress: Progress 
     if rows != indexed - sum(removed.values()):
         raise UserError(f"source.omop: {rows} visits extracted, but {indexed} index visits less {sum(removed.values())}"
                         " removed: the CDM changed during the extraction")
-    return {"cdm": shown_location(cdm_location(location)), "engine": cdm.engine, "cdm_version": source.cdm_version,
+    return {"cdm": shown_location(resolved), "engine": cdm.engine, "cdm_version": source.cdm_version,
             "index_visits": indexed, "removed_by_population_rules": removed, "visits": rows,
             "concept_set_records": counts,
             "concept_sets": {name: concepts.model_dump(mode="json") for name, concepts in

@@ -80,10 +80,10 @@ class CdmQuery:
               ON {self.code_match('c.condition_source_value')}) matched WHERE longest = 1)"""
 
     def rule_ctes(self) -> list[str]:
-        """The facts the population rules test, one row per index visit that has them (joins, not correlated
-        subqueries: PostgreSQL runs these as hash joins)."""
+        """The facts the population rules test (`rule_facts`), one row per index visit that has them (joins, not
+        correlated subqueries: PostgreSQL runs these as hash joins)."""
         population, ctes = self.source.population, []
-        if population.washout_period or population.require_time_at_risk:
+        if "observed" in self.rule_facts():
             ctes.append(f"""observed AS (
                 SELECT v.visit_occurrence_id, MIN(CAST(op.observation_period_start_date AS DATE)) AS since,
                        MAX(CAST(op.observation_period_end_date AS DATE)) AS until
@@ -91,7 +91,7 @@ class CdmQuery:
                 WHERE CAST(op.observation_period_start_date AS DATE) <= v.visit_start_date
                   AND CAST(op.observation_period_end_date AS DATE) >= v.visit_start_date
                 GROUP BY v.visit_occurrence_id)""")
-        if self.prior_outcome_rule():
+        if "prior_outcome" in self.rule_facts():
             since = shifted("v.visit_start_date", -population.prior_outcome_lookback)
             ctes.append(f"""prior_outcome AS (
                 SELECT DISTINCT v.visit_occurrence_id FROM index_candidates v
@@ -100,7 +100,7 @@ class CdmQuery:
         return ctes
 
     def rule_facts(self) -> list[str]:
-        """The CTEs of `rule_ctes`, by name."""
+        """The facts the rules need, by CTE name: the observation period holding the visit, a prior orphan code."""
         population = self.source.population
         return [name for name, needed in (("observed", population.washout_period or population.require_time_at_risk),
                                           ("prior_outcome", self.prior_outcome_rule())) if needed]
