@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
@@ -84,30 +82,6 @@ SCORING_BATCH_ROWS = 50_000  # rows scored at once: every scorer's temporaries s
 Batches = Callable[[], Iterator[pd.DataFrame]]  # a part read as consecutive frames, afresh on each call
 
 
-def parquet_batches(path: Path, columns: list[str], rows: int = SCORING_BATCH_ROWS) -> Batches:
-    """A Parquet output (a file, or a folder of parts in name order) as frames of exactly `rows` rows (the last one
-    shorter), whatever its row groups: the same rows give the same batches on either executor's layout."""
-    def read() -> Iterator[pd.DataFrame]:
-        pending: list[pa.RecordBatch] = []
-        for batch in parquet_record_batches(path, columns, rows):
-            pending.append(batch)
-            while sum(part.num_rows for part in pending) >= rows:
-                table = pa.Table.from_batches(pending)
-                yield table.slice(0, rows).to_pandas()
-                pending = table.slice(rows).to_batches()
-        if pending:
-            yield pa.Table.from_batches(pending).to_pandas()
-    return read
-
-
-def parquet_record_batches(path: Path, columns: list[str], rows: int) -> Iterator[pa.RecordBatch]:
-    """The row groups of a Parquet file, or of a folder's parts in name order, one at a time (a dataset scanner reads
-    ahead: its memory grew with the part)."""
-    files = [path] if Path(path).is_file() else sorted(Path(path).rglob("*.parquet"))
-    for file in files:
-        yield from pq.ParquetFile(file).iter_batches(batch_size=rows, columns=columns, use_threads=False)
-
-
 def frame_batches(frame: pd.DataFrame, rows: int = SCORING_BATCH_ROWS) -> Batches:
-    """A frame in memory as the same batches `parquet_batches` gives of it."""
+    """A frame in memory as the same batches `triage.data.parts.batches` gives of an output."""
     return lambda: (frame.iloc[start:start + rows] for start in range(0, len(frame), rows))

@@ -7,10 +7,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from triage.data import parts
 from triage.data.columns import LABEL_COLUMN
 from triage.monitoring.performance import estimated_performance
 from triage.monitoring.profile import KS_SAMPLE, ProfileCounts, bin_counts, build_profile
-from triage.tables import frame_batches, parquet_batches
+from triage.tables import frame_batches
 from triage_shared.decision import decide
 
 CLASSES = ["none", "mild", "orphan"]
@@ -28,7 +29,7 @@ def part(rows: int, seed: int = 0) -> pd.DataFrame:
                          "sex": rng.choice(["F", "M", None], rows), LABEL_COLUMN: rng.choice(CLASSES, rows)})
 
 
-def test_a_file_and_a_folder_of_parts_give_the_same_batches(tmp_path):
+def test_a_file_a_folder_of_parts_and_a_stores_manifest_give_the_same_batches(tmp_path):
     frame = part(1234)
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "one.parquet", row_group_size=100)
     (tmp_path / "parts").mkdir()
@@ -37,8 +38,11 @@ def test_a_file_and_a_folder_of_parts_give_the_same_batches(tmp_path):
                        tmp_path / f"parts/part-{number:05d}.parquet", row_group_size=61)
     columns = ["age", LABEL_COLUMN]
     expected = [batch.reset_index(drop=True) for batch in frame_batches(frame[columns], 500)()]
-    for source in (tmp_path / "one.parquet", tmp_path / "parts"):
-        batches = list(parquet_batches(source, columns, 500)())
+    stored = [parts.put_part(file, str(tmp_path / "store"), pq.ParquetFile(file).metadata.num_rows)
+              for file in sorted((tmp_path / "parts").glob("*.parquet"))]
+    parts.write_manifest(tmp_path / "manifest", str(tmp_path / "store"), stored)
+    for source in (tmp_path / "one.parquet", tmp_path / "parts", tmp_path / "manifest"):
+        batches = list(parts.batches(source, columns, 500)())
         assert [len(batch) for batch in batches] == [500, 500, 234]
         for got, want in zip(batches, expected, strict=True):
             pd.testing.assert_frame_equal(got, want)

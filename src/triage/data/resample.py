@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from triage.contract import Contract
 from triage.data.checks import TrainingDataError
 from triage.data.columns import LABEL_COLUMN
+from triage.data.parts import dataset
 
 METHODS = ("none", "class_weights", "random_over", "smote_nc")
 INCLUSION_WEIGHT = "inclusion_weight"
@@ -66,7 +66,7 @@ def read_class_aware_sample(paths: list[Path], max_rows: int | None, seed: int,
                             columns: list[str] | None = None) -> pd.DataFrame:
     """`class_aware_sample` of the rows of Parquet outputs (files or folders, one after the other), read in bounded
     batches: the labels first, then only the chosen rows, so memory follows `max_rows`, not the part's size."""
-    datasets = [ds.dataset(str(path), format="parquet") for path in paths]
+    datasets = [dataset(path) for path in paths]
     labels = pd.concat([data.to_table(columns=[LABEL_COLUMN]).to_pandas()[LABEL_COLUMN] for data in datasets],
                        ignore_index=True)
     positions, weights = class_aware_positions(labels, max_rows, seed)

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from triage.contract import Contract
-from triage.data import queries
+from triage.data import parts, queries
 from triage.data.extracts import BATCH_ROWS, iter_extract_batches, shown_path
 from triage.data.ingest import header_findings, ingest_stats
 from triage.data.kernels import canonical_columns, ingest_batch, row_schema, to_arrow
@@ -34,7 +34,8 @@ Source = Path | pd.DataFrame
 
 
 def parquet_source(path: Path) -> str:
-    """DuckDB's reader of a Parquet output: one file (this executor's) or a folder of parts (Spark's)."""
+    """DuckDB's reader of a Parquet output: one file (this executor's) or a folder of parts (Spark's); a store's
+    parts (triage.data.parts) are read through a pyarrow dataset instead."""
     pattern = f"{path}/**/*.parquet" if Path(path).is_dir() else str(path)
     return f"read_parquet({queries.quoted(pattern)})"
 
@@ -91,8 +92,8 @@ class LocalExecutor:
                                       "temp_directory": str(spill), "preserve_insertion_order": True})
 
     def _view(self, con: duckdb.DuckDBPyConnection, name: str, source: Source) -> None:
-        if isinstance(source, pd.DataFrame):
-            con.register(f"{name}_frame", source)
+        if isinstance(source, pd.DataFrame) or parts.read_manifest(source) is not None:  # rows in memory or a store
+            con.register(f"{name}_frame", source if isinstance(source, pd.DataFrame) else parts.dataset(source))
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM {name}_frame")
         else:
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM {parquet_source(source)}")

@@ -4,19 +4,20 @@ The master comes from params (`data.executor: {engine: spark, master: spark://ho
 $TRIAGE_SPARK_MASTER, else `local[2]` (triage.tooling.spark.spark_session refuses at once, on one line, a missing
 Java, a missing pyspark or an unreachable master). Each extract is one task: the task reads it as a stream in
 batches and yields the kernel's Arrow batches, so a task that dies and is retried yields the same rows again, and
-Spark keeps only one successful attempt. Outputs are Parquet folders at the stage's output paths (readers take a
-file or a folder alike); rows are written sorted by `record_order`, so their order is the local executor's.
+Spark keeps only one successful attempt. Outputs are Parquet folders at the stage's output paths, or, with
+`data.executor.store`, parts in a store that every host reaches and a manifest at the stage's path
+(triage.executors.spark_parts; readers take all three alike: triage.data.parts).
 
 Everything the kernel needs is resolved on the driver and shipped with it: the contract, the pseudonymisation key,
 each extract's absolute path or object URI and the name its record ids carry (a task's working directory is the
 worker's). Objects in a bucket are read by the tasks themselves (pyarrow's S3 filesystem), with the endpoint and
-credentials of the executors' environment.
+credentials the driver has; with a store, a local extract is first copied there by content, so no task needs the
+driver's filesystem.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,16 +26,17 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from triage.contract import Contract
 from triage.data import queries
 from triage.data.extracts import BATCH_ROWS, iter_extract_batches, shown_path
 from triage.data.ingest import header_findings, ingest_stats
 from triage.data.kernels import SOURCE_SHIFT, canonical_columns, ingest_batch, row_schema, to_arrow
-from triage.data.locations import Location, is_remote, location, object_store_settings
+from triage.data.locations import Location, is_remote, location, object_store_settings, suffix
+from triage.data.parts import put_object, store_uri
 from triage.data.split import PARTS, parts_profile
 from triage.data.validation import finish_quarantine, validation_accounting
+from triage.executors.spark_parts import read_output, write_parts
 
 Progress = Callable[[str], None]
 FILES_SCHEMA = "source_index INT, path STRING, name STRING"
@@ -54,54 +56,9 @@ def ingest_task(contract: Contract, key: bytes, batch_rows: int, schema: pa.Sche
     return run
 
 
-def part_writer(folder: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """What each task runs: its partition's rows into one Parquet file by pyarrow, under an attempt's own name, moved
-    to `<partition>.written` only once complete (a retried or killed attempt leaves no half file under that name).
-    Yields one row: the partition and its row count."""
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import pyarrow.parquet as pq
-        from pyspark import TaskContext
-
-        task = TaskContext.get()
-        final = Path(folder) / f"{task.partitionId():05d}.written"
-        attempt = final.with_suffix(f".attempt-{task.taskAttemptId()}")
-        writer, rows = None, 0
-        for batch in batches:
-            if batch.num_rows:
-                writer = writer or pq.ParquetWriter(attempt, batch.schema)
-                writer.write_batch(batch)
-                rows += batch.num_rows
-        if writer is not None:
-            writer.close()
-            os.replace(attempt, final)
-        yield pa.RecordBatch.from_pydict({"partition": [task.partitionId()], "rows": [rows]},
-                                         schema=pa.schema([("partition", pa.int32()), ("rows", pa.int64())]))
-    return run
-
-
-def write_parts(frame, out: Path) -> int:
-    """Write a Spark DataFrame as the Parquet folder `out`, the same bytes for the same rows on any run, driver or
-    JVM, and return its row count. Spark's own writer named parts by a random job UUID, added _SUCCESS and .crc
-    files, and parquet-mr lists a column's encodings in a Java HashSet's order, which changes from one JVM to the
-    next: the same rows gave another folder hash, and another dvc.lock, on every run. Each task writes its
-    partition with pyarrow instead (as the local executor writes), and the non-empty parts are named part-00000,
-    part-00001, ... in partition order."""
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    target = Path(out).resolve()
-    if target.is_dir():
-        shutil.rmtree(target)
-    target.unlink(missing_ok=True)
-    target.mkdir(parents=True)
-    written = frame.mapInArrow(part_writer(str(target)), "partition INT, rows LONG").collect()
-    for leftover in target.glob("*.attempt-*"):  # an attempt that failed, or lost to another one
-        leftover.unlink()
-    filled = sorted(row["partition"] for row in written if row["rows"])
-    for index, partition in enumerate(filled):
-        (target / f"{partition:05d}.written").rename(target / f"part-{index:05d}.parquet")
-    if not filled:  # no rows at all: one empty part, so that readers still find the columns
-        pq.write_table(to_arrow_schema(frame.schema).empty_table(), target / "part-00000.parquet")
-    return sum(row["rows"] for row in written)
+def store_setting(value: Any) -> str | None:
+    """`data.executor.store`: an s3:// prefix, or a folder every host of the cluster mounts; absent: none."""
+    return None if value in (None, "") else store_uri(str(value))
 
 
 @dataclass
@@ -110,6 +67,7 @@ class SparkExecutor:
     batch_rows: int = BATCH_ROWS
     shuffle_partitions: int = 4
     conf: dict[str, str] = field(default_factory=dict)  # any Spark setting (data.executor.conf), over the defaults
+    store: str | None = None  # data.executor.store: where tasks keep the stages' rows (triage.executors.spark_parts)
 
     name = "spark"
 
@@ -117,7 +75,8 @@ class SparkExecutor:
     def from_settings(cls, settings: dict[str, Any]) -> SparkExecutor:
         return cls(master=settings.get("master"), batch_rows=int(settings.get("batch_rows", BATCH_ROWS)),
                    shuffle_partitions=int(settings.get("shuffle_partitions", 4)),
-                   conf={str(key): str(value) for key, value in (settings.get("conf") or {}).items()})
+                   conf={str(key): str(value) for key, value in (settings.get("conf") or {}).items()},
+                   store=store_setting(settings.get("store")))
 
     def session(self):
         """The session (the driver and its Python workers told to keep pyspark's pandas-3 notice to itself: triage
@@ -141,23 +100,33 @@ class SparkExecutor:
         spark = self.session()
         from pyspark.sql.pandas.types import from_arrow_schema
 
-        files = spark.createDataFrame([(index, str(path) if is_remote(path) else str(Path(path).resolve()),
-                                        shown_path(path)) for index, path in enumerate(paths)], FILES_SCHEMA)
+        files = spark.createDataFrame([(index, self._task_location(path, progress), shown_path(path))
+                                       for index, path in enumerate(paths)], FILES_SCHEMA)
         # within a partition, the extracts in source order: a shuffle delivers them in any order, and the written
         # part would hold the same rows in another order (another folder hash) from one run to the next
         files = files.repartition(max(len(paths), 1), "source_index").sortWithinPartitions("source_index")
         schema = row_schema(contract)
         progress(f"spark: {len(paths)} extract(s) as {len(paths)} task(s) on {spark.sparkContext.master}")
-        store = object_store_settings() if any(is_remote(path) for path in paths) else {}
-        rows = files.mapInArrow(ingest_task(contract, key, self.batch_rows, schema, store), from_arrow_schema(schema))
-        write_parts(rows, out)
+        reach = object_store_settings() if self.store or any(is_remote(path) for path in paths) else {}
+        rows = files.mapInArrow(ingest_task(contract, key, self.batch_rows, schema, reach), from_arrow_schema(schema))
+        write_parts(rows, out, self.store)
         counts = self._rows_per_extract(spark, out, paths)
         for name, count in counts.items():
             progress(f"read {name}: {count} rows")
         return ingest_stats(counts, unknown, simulated, contract)
 
+    def _task_location(self, path: Location, progress: Progress) -> str:
+        """Where a task reads an extract: its object in a bucket; a local one at its absolute path, or, with a store,
+        uploaded there first by content (executors on other hosts cannot read the driver's files)."""
+        if is_remote(path):
+            return str(path)
+        if self.store is None:
+            return str(Path(path).resolve())
+        progress(f"copying {shown_path(path)} to the store for the executors")
+        return put_object(Path(path), self.store, "extracts", suffix(path))[0]
+
     def _rows_per_extract(self, spark, out: Path, paths: list[Location]) -> dict[str, int]:
-        per_source = dict(spark.read.parquet(str(Path(out).resolve()))
+        per_source = dict(read_output(spark, out)
                           .selectExpr(f"shiftright(record_order, {SOURCE_SHIFT}) AS source")
                           .groupBy("source").count().collect())
         return {shown_path(path): int(per_source.get(index, 0)) for index, path in enumerate(paths)}
@@ -166,7 +135,7 @@ class SparkExecutor:
     def validate(self, source: Path, contract: Contract, stats: dict[str, Any], max_bad_fraction: float,
                  clean_out: Path | None) -> tuple[pd.DataFrame | None, pd.DataFrame, dict[str, Any]]:
         spark = self.session()
-        spark.read.parquet(str(Path(source).resolve())).createOrReplaceTempView("rows")
+        read_output(spark, source).createOrReplaceTempView("rows")
         flagged = spark.sql(queries.for_engine(queries.FLAGGED, "spark")).cache()
         flagged.createOrReplaceTempView("flagged")
         counts = spark.sql(queries.for_engine(queries.COUNTS, "spark")).collect()[0]
@@ -186,13 +155,13 @@ class SparkExecutor:
         if out is None:
             collected = frame.toPandas()
             return len(collected), collected
-        return write_parts(frame, out), None
+        return write_parts(frame, out, self.store), None
 
     # --- split ----------------------------------------------------------------------------------------------------
     def split(self, source: Path, contract: Contract, settings: dict[str, Any], seed: int, holdout: set[str],
               outs: dict[str, Path] | None) -> tuple[dict[str, pd.DataFrame] | None, dict[str, Any]]:
         spark = self.session()
-        spark.read.parquet(str(Path(source).resolve())).createOrReplaceTempView("clean")
+        read_output(spark, source).createOrReplaceTempView("clean")
         parts_sql = queries.patient_parts_sql(contract, settings, seed, holdout)
         spark.sql(queries.for_engine(parts_sql, "spark")).createOrReplaceTempView("patient_parts")
         assigned = spark.sql(queries.for_engine(queries.ASSIGNED, "spark")).cache()

@@ -18,6 +18,7 @@ from sklearn.metrics import average_precision_score, f1_score
 
 from triage import config
 from triage.contract import Contract
+from triage.data.parts import read_frame
 from triage.evaluation.metrics import precision_at_recall
 from triage.model.crossfit import Folds, fold_probabilities
 from triage.model.features import class_targets
@@ -33,7 +34,7 @@ class FoldScore:
 
 def development_rows() -> pd.DataFrame:
     """The training and validation parts (the split stage's outputs), never the test part."""
-    return pd.concat([pd.read_parquet(config.TRAIN), pd.read_parquet(config.VALID)], ignore_index=True)
+    return pd.concat([read_frame(config.TRAIN), read_frame(config.VALID)], ignore_index=True)
 
 
 def score_fold(y: np.ndarray, probabilities: np.ndarray, orphan: int | None, recall_target: float) -> FoldScore:

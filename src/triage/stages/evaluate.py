@@ -10,12 +10,13 @@ import pandas as pd
 from triage import config
 from triage.contract import contract_from_params
 from triage.data.columns import LABEL_COLUMN, OUTCOME_CODE, SITE_ID
+from triage.data.parts import batches
 from triage.data.split import read_holdout
 from triage.evaluation.evaluate import evaluate
 from triage.evaluation.plots import write_figures, write_plot_tables
 from triage.evaluation.provenance import provenance
 from triage.model.estimators import model_input_names
-from triage.tables import parquet_batches, write_json
+from triage.tables import write_json
 
 log = config.stage_logger("evaluate")
 
@@ -44,8 +45,8 @@ def main() -> None:
     columns = evaluation_columns(contract)  # no identifiers: memory for what is scored and grouped by
     log.info("scoring the test part in batches; bootstrap intervals over %d Poisson resamples", settings["bootstrap"])
     metrics, subgroups, tallies = evaluate(settings, seed, bundle, joblib.load(config.BASELINES_BUNDLE),
-                                           parquet_batches(config.VALID, columns),
-                                           parquet_batches(config.TEST, columns), contract,
+                                           batches(config.VALID, columns),
+                                           batches(config.TEST, columns), contract,
                                            read_holdout(params["split"].get("holdout_file")), generative_model(params),
                                            progress=log.info)
     metrics["provenance"] = provenance(params, contract.sha256)

@@ -14,9 +14,10 @@ import numpy as np
 from triage import config
 from triage.contract import contract_from_params
 from triage.data.columns import LABEL_COLUMN
+from triage.data.parts import batches
 from triage.model.features import feature_matrix
 from triage.monitoring.profile import ProfileCounts, bin_counts, build_profile
-from triage.tables import parquet_batches, read_json
+from triage.tables import read_json
 from triage_shared.onnx import session as onnx_session
 
 log = config.stage_logger("profile")
@@ -28,12 +29,12 @@ def main() -> None:
     contract = contract_from_params(params)
     session, name = onnx_session(config.ONNX_MODEL.read_bytes()), manifest["onnx"]["input"]["name"]
     counts = ProfileCounts(manifest, params["base"]["seed"])
-    for frame in parquet_batches(config.VALID, [*contract.feature_names, LABEL_COLUMN])():
+    for frame in batches(config.VALID, [*contract.feature_names, LABEL_COLUMN])():
         probabilities = session.run(["probabilities"], {name: feature_matrix(frame, contract)})[0]
         counts.add(frame, probabilities.astype("float64"))
     edges = {feature: numeric.edges() for feature, numeric in counts.numeric.items()}
     numeric_bins = {feature: np.zeros(len(edges[feature]) + 1, np.int64) for feature in edges}
-    for frame in parquet_batches(config.VALID, list(edges))():  # second pass: exact counts over the edges
+    for frame in batches(config.VALID, list(edges))():  # second pass: exact counts over the edges
         for feature, values in frame.items():
             numeric_bins[feature] += bin_counts(values.dropna().to_numpy(np.float64), edges[feature])
     profile = build_profile(counts, numeric_bins)

@@ -3,11 +3,10 @@ it has more than `train.max_rows` rows; class counts before and after go to repo
 
 from __future__ import annotations
 
-import pandas as pd
-
 from triage import config
 from triage.contract import contract_from_params
 from triage.data.columns import LABEL_COLUMN
+from triage.data.parts import read_frame
 from triage.data.resample import read_class_aware_sample, resample, resample_report
 from triage.tables import write_json, write_parquet
 
@@ -19,7 +18,7 @@ def main() -> None:
     contract = contract_from_params(params)
     columns = [*contract.feature_names, LABEL_COLUMN]
     sample = read_class_aware_sample([config.TRAIN], params["train"].get("max_rows"), params["base"]["seed"], columns)
-    labels = pd.read_parquet(config.TRAIN, columns=[LABEL_COLUMN])
+    labels = read_frame(config.TRAIN, columns=[LABEL_COLUMN])
     if len(sample) < len(labels):
         log.info("class-aware sample: %d of %d training rows (train.max_rows), every rare case kept", len(sample),
                  len(labels))

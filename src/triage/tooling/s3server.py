@@ -128,7 +128,7 @@ class LocalS3:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise S3ServerError(f"SeaweedFS exited with code {process.returncode}; see {self.root / 'weed.log'}")
-            if self.answers():
+            if self.answers() and self.bucket_exists():
                 return
             time.sleep(0.3)
         self.stop()
@@ -143,6 +143,18 @@ class LocalS3:
         except (urllib.error.URLError, OSError):
             return False
         return True
+
+    def bucket_exists(self) -> bool:
+        """True once the bucket is there (SeaweedFS creates it a moment after its API first answers: a client that
+        came at once was told the bucket does not exist)."""
+        from pyarrow import fs as pafs
+
+        store = pafs.S3FileSystem(endpoint_override=f"{HOST}:{self.port}", scheme="http", region=REGION,
+                                  access_key=self.credentials.access_key, secret_key=self.credentials.secret_key)
+        try:
+            return store.get_file_info(self.bucket).type == pafs.FileType.Directory
+        except OSError:
+            return False
 
     def stop(self, timeout: float = 20) -> bool:
         pid = self.running_pid()
