@@ -25,6 +25,9 @@ MONITORING_PREFIX = "monitoring/"
 JOBS_PREFIX = "jobs/"
 JOB_OUTPUTS = "jobs/runs/*/outputs/"
 JOB_LOGS = "jobs/runs/*/logs/"
+# The data stages' rows when Spark's executors run on other hosts (data.executor.store): the EMR job writes parts
+# there by content; the training job, the CI runner (evaluate, export, profile) and people read them.
+STAGES_PREFIX = "stages/"
 
 
 def model_prefix(stage: str) -> str:

@@ -18,6 +18,7 @@ from .environments import (
     JOBS_PREFIX,
     MONITORING_PREFIX,
     RAW_PREFIX,
+    STAGES_PREFIX,
     DeploymentConfig,
     StageConfig,
     model_prefix,
@@ -77,19 +78,20 @@ class SharedStack(Stack):
                               "(never this ARN) into the repository secret")
 
     def _ci_role(self, deployment: DeploymentConfig) -> iam.Role:
-        prefixes = [DVC_PREFIX, RAW_PREFIX, JOBS_PREFIX]
+        prefixes = [DVC_PREFIX, RAW_PREFIX, JOBS_PREFIX, STAGES_PREFIX]
         statements = object_statements(self.bucket_name, self.storage.key.key_arn, read=prefixes,
                                        write=[DVC_PREFIX, JOBS_PREFIX], list_prefixes=prefixes)
         statements += compute_access.ci_statements(deployment.names)
         return github_oidc.github_role(
             self, "CiRole", provider_arn=self.oidc.arn, subjects=github_oidc.subjects_ci(deployment),
-            description="triage CI: read and push the DVC remote (dvc/), read raw extracts (raw/), run heavy jobs "
-                        "(jobs/, EMR Serverless, AWS Batch) and push their image",
+            description="triage CI: read and push the DVC remote (dvc/), read raw extracts (raw/) and the data "
+                        "stages' parts (stages/), run heavy jobs (jobs/, EMR Serverless, AWS Batch) and push their "
+                        "image",
             statements=statements,
             reason="Objects under dvc/ (the DVC cache is content-addressed: `dvc push` from the PR and "
-                   "retrain jobs adds objects, never deletes), raw/ (read only) and jobs/ (each heavy job's spec, "
-                   "code and inputs, read back with its outputs); listing is limited to those prefixes by an "
-                   "s3:prefix condition. " + compute_access.CI_REASON,
+                   "retrain jobs adds objects, never deletes), raw/ and stages/ (read only) and jobs/ (each heavy "
+                   "job's spec, code and inputs, read back with its outputs); listing is limited to those prefixes "
+                   "by an s3:prefix condition. " + compute_access.CI_REASON,
             acknowledged=[*object_findings(self.bucket_name, prefixes),
                           *compute_access.ci_findings(deployment.names)])
 

@@ -9,6 +9,9 @@ predictions/<env>/                 the service's prediction log, pushed in segme
 monitoring/<env>/<stamp>/          the drift monitor's reports (triage.monitoring.monitor; the intake reads them)
 monitoring/intake/                 the batch intake's records (triage.intake.layout)
 jobs/                              cloud jobs: inputs/, code/, runs/<run>/{job.json, logs/, outputs/} (triage.cloud)
+stages/                            the Spark executor's store (data.executor.store): the data stages' rows as
+                                   parts/<sha256>.parquet, local extracts as extracts/<sha256>.<suffix>
+                                   (triage.data.parts); DVC versions the manifests that name them
 ```
 
 The infrastructure scopes each role to these prefixes (infra/triage_infra/environments.py, which cannot import the
@@ -28,6 +31,7 @@ INTAKE = MONITORING + "intake/"
 JOBS = "jobs/"
 JOB_OUTPUTS = JOBS + "runs/*/outputs/"  # what a job may write (IAM patterns: one run's outputs and log)
 JOB_LOGS = JOBS + "runs/*/logs/"
+STAGES = "stages/"
 
 
 def checked_environment(env: str) -> str:

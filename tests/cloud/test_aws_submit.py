@@ -18,7 +18,7 @@ from triage.errors import UserError
 pytestmark = pytest.mark.slow
 REGION = "eu-west-1"
 BUCKET = "triage-data"
-PARAMS = {"data": {"raw_dir": "data/raw"},
+PARAMS = {"data": {"raw_dir": "data/raw", "executor": {"engine": "spark", "store": f"s3://{BUCKET}/stages"}},
           "compute": {"profile": "aws", "stages": {"ingest": "spark", "train": "training"}, "poll_seconds": 0.2,
                       "spark": {"timeout_minutes": 30, "executor_cores": 4},
                       "training": {"timeout_minutes": 60, "vcpus": 8, "memory_mib": 32768}}}
@@ -94,6 +94,16 @@ def test_missing_credentials_are_refused(aws, tiny_repo, monkeypatch, tmp_path):
     monkeypatch.setenv("TRIAGE_EMR_JOB_ROLE_ARN", "arn:aws:iam::123456789012:role/x")
     with pytest.raises(UserError, match="no AWS credentials"):
         submit("ingest", tiny_repo)
+
+
+@pytest.mark.parametrize(("store", "refusal"), [(None, "data.executor.store is not set: EMR Serverless runs"),
+                                                ("s3://elsewhere/stages", "is outside s3://triage-data/stages/")])
+def test_a_spark_job_without_its_store_in_the_bucket_is_refused_before_upload(emr_application, tiny_repo, store,
+                                                                               refusal):
+    params = {**PARAMS, "data": {"raw_dir": "data/raw", "executor": {"engine": "spark", "store": store}}}
+    with pytest.raises(UserError, match=refusal):
+        submit_stage("ingest", params, compute_settings(params, {}), tiny_repo, progress=lambda _: None)
+    assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket=BUCKET)
 
 
 def test_an_application_that_is_not_deployed_is_refused(aws, tiny_repo, monkeypatch):

@@ -62,10 +62,11 @@ def expected_access(read: list[str], writes: set[str]) -> dict[str, set[str]]:
 
 def test_job_roles_reach_only_their_prefixes(compute):
     names = infra_environments().ComputeNames("triage")
-    cases = {names.emr_job_role: ["dvc/", "jobs/", "raw/"], names.training_job_role: ["dvc/", "jobs/"]}
-    for role, read in cases.items():
+    cases = {names.emr_job_role: (["dvc/", "jobs/", "raw/", "stages/"], JOB_WRITES | {f"{BUCKET}/stages/*"}),
+             names.training_job_role: (["dvc/", "jobs/", "stages/"], JOB_WRITES)}
+    for role, (read, writes) in cases.items():
         policy = policy_of_role(compute, role_named(compute, role))
-        assert s3_access(policy) == expected_access(read, JOB_WRITES), role
+        assert s3_access(policy) == expected_access(read, writes), role
         (listing,) = [s for s in statements(policy) if s["Action"] == "s3:ListBucket"]
         assert set(listing["Condition"]["StringLike"]["s3:prefix"]) == {
             p for prefix in read for p in (prefix, prefix + "*", prefix.rstrip("/"))}
@@ -102,9 +103,9 @@ def test_ci_role_orchestrates_exactly_the_compute_stacks_resources(synthesis, co
     shared = synthesis.template("triage-shared")
     logical = shared["Outputs"]["AwsRoleCi"]["Value"]["Fn::GetAtt"][0]
     policy = policy_of_role(shared, logical)
-    reads = {f"{BUCKET}/{p}*" for p in ("dvc/", "raw/", "jobs/")}
+    reads = {f"{BUCKET}/{p}*" for p in ("dvc/", "raw/", "jobs/", "stages/")}
     writes = {f"{BUCKET}/{p}*" for p in ("dvc/", "jobs/")}
-    assert s3_access(policy) == {**expected_access(["dvc/", "raw/", "jobs/"], writes), "s3:GetObject": reads,
+    assert s3_access(policy) == {**expected_access(["dvc/", "raw/", "jobs/", "stages/"], writes), "s3:GetObject": reads,
                                  "s3:GetObjectVersion": reads}
     by_sid = {s["Sid"]: s for s in statements(policy)}
     names = infra_environments().ComputeNames("triage")

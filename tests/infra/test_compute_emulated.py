@@ -102,7 +102,8 @@ def test_job_roles_reach_only_their_prefixes(stacks, moto_endpoint):
     admin = emulator.client(moto_endpoint, "s3")
     tls_only_policy = admin.get_bucket_policy(Bucket=bucket)["Policy"]  # see test_deploy_emulated: lifted meanwhile
     admin.delete_bucket_policy(Bucket=bucket)
-    for key in ("raw/a.csv", "dvc/files/md5/00/00", "jobs/runs/run-1/spec.json", "models/triage/dev/manifest.json"):
+    for key in ("raw/a.csv", "dvc/files/md5/00/00", "jobs/runs/run-1/spec.json", "models/triage/dev/manifest.json",
+                "stages/parts/00.parquet"):
         admin.put_object(Bucket=bucket, Key=key, Body=b"{}")
     iam = emulator.client(moto_endpoint, "iam")
     emr = emulator.client(moto_endpoint, "s3", credentials_of(
@@ -114,12 +115,15 @@ def test_job_roles_reach_only_their_prefixes(stacks, moto_endpoint):
         for role in (emr, training):
             assert role.get_object(Bucket=bucket, Key="dvc/files/md5/00/00")["Body"].read() == b"{}"
             assert role.get_object(Bucket=bucket, Key="jobs/runs/run-1/spec.json")["Body"].read() == b"{}"
+            assert role.get_object(Bucket=bucket, Key="stages/parts/00.parquet")["Body"].read() == b"{}"
             role.put_object(Bucket=bucket, Key="jobs/runs/run-1/outputs/part-0.parquet", Body=b"x")
             role.put_object(Bucket=bucket, Key="jobs/runs/run-1/logs/stage.log", Body=b"x")
             assert denied(lambda r=role: r.put_object(Bucket=bucket, Key="jobs/runs/run-1/spec.json", Body=b"x"))
             assert denied(lambda r=role: r.put_object(Bucket=bucket, Key="dvc/files/md5/00/01", Body=b"x"))
             assert denied(lambda r=role: r.get_object(Bucket=bucket, Key="models/triage/dev/manifest.json"))
         assert emr.get_object(Bucket=bucket, Key="raw/a.csv")["Body"].read() == b"{}"
+        emr.put_object(Bucket=bucket, Key="stages/parts/01.parquet", Body=b"x")  # the Spark tasks' parts
+        assert denied(lambda: training.put_object(Bucket=bucket, Key="stages/parts/02.parquet", Body=b"x"))
         assert denied(lambda: training.get_object(Bucket=bucket, Key="raw/a.csv"))
     finally:
         set_authentication(moto_endpoint, False)

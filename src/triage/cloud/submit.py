@@ -22,6 +22,7 @@ from triage.cloud.spec import JobSpec, stage_files
 from triage.cloud.store import JobStore
 from triage.errors import UserError
 from triage.tooling.spark import MASTER_ENV
+from triage_shared.bucket import STAGES
 
 PASSED_ENVIRONMENT = ("TRIAGE_S3_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
 SECRET_VARIABLES = {"TRIAGE_PSEUDONYM_KEY": "TRIAGE_PSEUDONYM_KEY_SECRET"}  # value <- Secrets Manager id from
@@ -49,6 +50,20 @@ def spark_master(params: dict[str, Any]) -> str | None:
     executor = (params.get("data") or {}).get("executor")
     from_params = executor.get("master") if isinstance(executor, dict) else None
     return from_params or os.environ.get(MASTER_ENV)
+
+
+def check_spark_store(params: dict[str, Any]) -> None:
+    """EMR Serverless runs Spark's executors on other hosts than the driver: the data stages' rows must be kept in
+    the bucket (data.executor.store), under the one prefix the EMR job role may write."""
+    executor = (params.get("data") or {}).get("executor")
+    store = str(executor.get("store") or "") if isinstance(executor, dict) else ""
+    expected = f"s3://{os.environ.get('TRIAGE_BUCKET')}/{STAGES}"
+    if not store:
+        raise UserError(f"data.executor.store is not set: EMR Serverless runs Spark's executors on other hosts than "
+                        f"the driver, so the data stages keep their rows in the bucket; set it to {expected[:-1]}")
+    if not f"{store.rstrip('/')}/".startswith(expected):
+        raise UserError(f"data.executor.store: {store} is outside {expected} (the only prefix the EMR job role may "
+                        f"write)")
 
 
 def job_spec(stage: str, target: str, settings: ComputeSettings, store: JobStore, root: Path,
@@ -119,6 +134,8 @@ def submit_stage(stage: str, params: dict[str, Any], settings: ComputeSettings, 
         raise ValueError(f"stage {stage} runs here under profile {settings.profile}")
     backend = backend_for(settings.profile, target, spark_master(params))  # configuration refused before upload
     store = JobStore(jobs_uri(settings.profile))
+    if settings.profile == "aws" and target == "spark":
+        check_spark_store(params)
     spec = job_spec(stage, target, settings, store, root, progress)
     store.put_bytes(store.key_of(spec.spec_uri), spec.to_json().encode())
     store.put_bytes(store.key_of(spec.bootstrap_uri), RUN_JOB.read_bytes())
