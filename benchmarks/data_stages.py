@@ -8,8 +8,10 @@ validate and split with `data.executor` set for it, timed, with the peak of the 
 stage's process tree (for Spark: the driver, its JVM and Python workers) and of a standalone cluster's workers and
 executors, polled from /proc while the stage runs. Engines: `local` (the embedded default: one Python process for
 the kernel, DuckDB on 2 threads), `spark-local` (Spark `local[2]`: one JVM, 2 task slots) and `spark-cluster` (the
-project's standalone cluster: a master and 2 workers of 1 core on 127.0.0.1). Cores are the task slots each engine
-is given on this 2-core machine.
+project's standalone cluster: a master and 2 workers of 1 core on 127.0.0.1) and `spark-local-store` (`local[2]`
+with `data.executor.store` on a SeaweedFS bucket started here: every part goes through the S3 API, as on a cluster of
+several hosts; SeaweedFS's own memory is not counted, its CPU shares the same 2 cores). Cores are the task slots
+each engine is given on this 2-core machine.
 The accountings of all engines must be equal, or the run stops.
 """
 
@@ -31,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pipeline import ENV, copy_repository, measure  # noqa: E402
 
 STAGES = ("ingest", "validate", "split")
-CORES = {"local": 2, "spark-local": 2, "spark-cluster": 2}
+CORES = {"local": 2, "spark-local": 2, "spark-cluster": 2, "spark-local-store": 2}
+STORE = "s3://triage/stages"
 
 
 def set_executor(workspace: Path, executor: object) -> None:
@@ -99,8 +102,10 @@ def measure_tree(command: list[str], cwd: Path, cluster) -> tuple[float, float]:
 
 
 def bench_engine(workspace: Path, engine: str, cluster) -> dict[str, tuple[float, float]]:
-    master = {"spark-local": "local[2]", "spark-cluster": cluster.master_url if cluster else None}.get(engine)
-    set_executor(workspace, "local" if engine == "local" else {"engine": "spark", "master": master})
+    master = {"spark-local": "local[2]", "spark-local-store": "local[2]",
+              "spark-cluster": cluster.master_url if cluster else None}.get(engine)
+    store = {"store": STORE} if engine.endswith("-store") else {}
+    set_executor(workspace, "local" if engine == "local" else {"engine": "spark", "master": master, **store})
     results = {stage: measure_tree(["dvc", "repro", "-s", "-f", stage], workspace, cluster if engine ==
                                    "spark-cluster" else None) for stage in STAGES}
     results["accounting"] = json.loads((workspace / "reports/validation.json").read_text())
@@ -135,8 +140,14 @@ def main() -> None:
             seconds, _ = measure(["dvc", "repro", "-s", stage], workspace)
             print(f"{stage}: {seconds:.1f} s", flush=True)
         table = {}
-        cluster = None
+        cluster = bucket = None
         try:
+            if any(engine.endswith("-store") for engine in args.engines):
+                from triage.tooling.s3server import LocalS3, free_port
+
+                bucket = LocalS3(Path(directory) / "s3", port=free_port(), bucket="triage")
+                bucket.start()
+                ENV.update(bucket.environment())
             if "spark-cluster" in args.engines:
                 from triage.tooling.spark_cluster import StandaloneCluster
 
@@ -150,6 +161,8 @@ def main() -> None:
         finally:
             if cluster is not None:
                 cluster.down()
+            if bucket is not None:
+                bucket.stop()
         accountings = [results.pop("accounting") for results in table.values()]
         if any(accounting != accountings[0] for accounting in accountings):
             raise SystemExit("the engines' accountings differ: " + json.dumps(accountings)[:2000])

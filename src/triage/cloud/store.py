@@ -24,8 +24,8 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from triage.data.locations import endpoint, is_remote, object_path, object_store
+from triage.tables import file_digest
 
-CHUNK = 8 * 1024 * 1024
 MANIFEST = "manifest.json"
 CODE_PACKAGES = ("triage", "triage_shared")
 SPEC, BOOTSTRAP, LOG = "job.json", "run_job.py", "logs/job.log"
@@ -39,14 +39,6 @@ def run_key(run: str, name: str) -> str:
 
 def jobs_uri_of(spec_uri: str) -> str:
     return spec_uri.rsplit("/runs/", 1)[0]
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def code_archive(source_root: Path) -> bytes:
@@ -103,7 +95,7 @@ class JobStore:
         """Upload the inputs not already there; the spec's map of path -> sha256."""
         inputs = {}
         for relative in files:
-            digest = sha256_of(root / relative)
+            digest = file_digest(root / relative)
             if not self.exists(f"inputs/{digest}"):
                 self.put_file(f"inputs/{digest}", root / relative)
             inputs[relative.as_posix()] = digest
@@ -112,7 +104,7 @@ class JobStore:
     def get_inputs(self, inputs: dict[str, str], root: Path) -> None:
         for relative, digest in inputs.items():
             self.get_file(f"inputs/{digest}", root / relative)
-            if sha256_of(root / relative) != digest:
+            if file_digest(root / relative) != digest:
                 raise OSError(f"input {relative}: its content does not match the uploaded sha256 {digest}")
 
     def put_code(self, source_root: Path) -> str:
@@ -131,7 +123,7 @@ class JobStore:
             for file in files:
                 relative = file.relative_to(root).as_posix()
                 self.put_file(run_key(run, f"outputs/{relative}"), file)
-                manifest[relative] = {"size": file.stat().st_size, "sha256": sha256_of(file)}
+                manifest[relative] = {"size": file.stat().st_size, "sha256": file_digest(file)}
         self.put_bytes(run_key(run, f"outputs/{MANIFEST}"), json.dumps(manifest, indent=1, sort_keys=True).encode())
         return manifest
 
@@ -141,7 +133,7 @@ class JobStore:
         for relative, entry in manifest.items():
             target = root / relative
             self.get_file(run_key(run, f"outputs/{relative}"), target)
-            if sha256_of(target) != entry["sha256"]:
+            if file_digest(target) != entry["sha256"]:
                 os.remove(target)
                 raise OSError(f"output {relative}: sha256 differs from the job's manifest (transfer corrupted)")
         return manifest

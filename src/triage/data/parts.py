@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from triage.data.locations import endpoint, is_remote, object_path, object_store
 from triage.errors import UserError
-from triage.tables import SCORING_BATCH_ROWS, Batches
+from triage.tables import SCORING_BATCH_ROWS, Batches, file_digest
 
 MANIFEST = "parts.json"
 MANIFEST_FORMAT = "triage-parts/1"
@@ -71,7 +71,7 @@ def put_object(local_file: Path, store: str, kind: str, suffix: str) -> tuple[st
     """Copy a local file into the store as `<store>/<kind>/<sha256><suffix>` (skipped when the store has it: the same
     bytes have the same name, so a retried task uploads nothing new); its URI, size and sha256. Written to a
     temporary name and moved, or as one S3 upload, so a reader never sees half a file."""
-    digest = sha256_of(local_file)
+    digest = file_digest(local_file)
     uri = f"{store_uri(store)}/{kind}/{digest}{suffix}"
     filesystem, path = filesystem_of(uri)
     size = Path(local_file).stat().st_size
@@ -120,14 +120,6 @@ def read_manifest(output: Path) -> dict | None:
     """The manifest of an output kept in a store, or None for a file or a folder of parts."""
     manifest = Path(output) / MANIFEST
     return json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- reading ------------------------------------------------------------------------------------------------------
