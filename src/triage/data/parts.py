@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -110,8 +111,6 @@ def write_manifest(out: Path, store: str, parts: list[dict]) -> None:
 
 def remove_output(out: Path) -> None:
     if out.is_dir():
-        import shutil
-
         shutil.rmtree(out)
     out.unlink(missing_ok=True)
 
