@@ -3,17 +3,16 @@ real standalone cluster whose workers cannot see the driver's files. Each worker
 with an empty tmpfs over the driver's folder (extracts, outputs, DVC workspace), as a worker on another host would
 see nothing of it. The data stages still give the local executor's rows, quarantine, accounting and split; the
 stages' outputs are manifests naming parts in the bucket by their sha256; a second run writes the same manifests;
-and without the store the same cluster fails, which shows the workers really are blind to the driver's files."""
+and without the store the same cluster fails, which shows the workers really are blind to the driver's files. DVC
+with the rows in the bucket (repro, push, pull, exp) is tested with the cloud stand-in: tests/cloud/test_standin.py."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from triage.data import parts
 from triage.executors.local import LocalExecutor
@@ -21,7 +20,6 @@ from triage.executors.spark import SparkExecutor
 from triage.tooling.s3server import LocalS3, free_port
 from triage.tooling.spark_cluster import Daemon, StandaloneCluster
 
-from ..conftest import run
 from .test_equivalence import PARTS, canonical, hostile_extracts, run_stages
 
 pytestmark = pytest.mark.slow
@@ -152,36 +150,3 @@ def test_a_second_run_writes_the_same_manifests(cluster, object_store, extracts,
     for name in ("ingested", "clean", *PARTS):
         first_bytes = (store_run["out"] / f"{name}.parquet" / parts.MANIFEST).read_bytes()
         assert (second["out"] / f"{name}.parquet" / parts.MANIFEST).read_bytes() == first_bytes, name
-
-
-def test_dvc_repro_push_pull_and_exp_with_the_rows_in_the_bucket(pipeline_workspace, cluster, object_store,
-                                                              driver_folder):
-    """The pipeline with its data stages on the blind cluster: `dvc repro` up to resample, which reads the
-    training part's rows from the bucket, writes the local run's file byte for byte (so training, evaluation and
-    export get the same rows); `dvc push` sends the manifests; `dvc pull`, after the cache and the output are
-    removed, gets them back, and the training part reads the same rows from the bucket; the stages are up to date;
-    `dvc exp run` of the split with another test share writes a smaller training part, in the bucket too."""
-    stop_this_process_session()
-    repo = driver_folder / "repo"
-    shutil.copytree(pipeline_workspace, repo, symlinks=True)
-    params_file = repo / "params.yaml"
-    settings = yaml.safe_load(params_file.read_text())
-    settings["data"]["executor"] = {"engine": "spark", "master": cluster.master_url, "store": STORE}
-    params_file.write_text(yaml.safe_dump(settings, sort_keys=False))
-    run(["dvc", "repro", "resample"], repo)
-    resampled = "data/processed/train_resampled.parquet"  # read from the bucket's parts, written here
-    assert (repo / resampled).read_bytes() == (pipeline_workspace / resampled).read_bytes()
-    train = repo / "data/processed/train.parquet"
-    assert [path.name for path in train.iterdir()] == [parts.MANIFEST]
-    rows = parts.read_frame(train)
-    run(["dvc", "remote", "add", "-f", "-d", "bucket", "s3://triage/dvc"], repo)
-    run(["dvc", "remote", "modify", "bucket", "endpointurl", object_store.endpoint], repo)
-    run(["dvc", "push"], repo)
-    shutil.rmtree(repo / ".dvc" / "cache")
-    shutil.rmtree(train)
-    run(["dvc", "pull"], repo)
-    assert parts.read_frame(train).equals(rows)
-    assert "up to date" in run(["dvc", "status", "resample"], repo).stdout.lower()
-    run(["dvc", "exp", "run", "split", "-S", "split.test_size=0.3", "--name", "larger-test"], repo)
-    assert "larger-test" in run(["dvc", "exp", "show", "--csv"], repo).stdout
-    assert 0 < len(parts.read_frame(train)) < len(rows)  # the experiment's manifest, its rows in the bucket
